@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/claude"
 	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/backends/openai"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
@@ -53,6 +55,8 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 	trace := fs.Bool("trace", false, "log every JSON-RPC message (at debug level)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown waits for sessions to close")
 	showVersion := fs.Bool("version", false, "print the version to stderr and exit")
+	claudeCfg := claude.RegisterFlags(fs)
+	openaiCfg := openai.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -87,7 +91,12 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
 	}
-	all := []backends.Backend{mock.Backend{}}
+	// The order is the order initialize lists them in.
+	all := []backends.Backend{
+		claude.New(*claudeCfg, cfg.log),
+		openai.New(*openaiCfg, cfg.log),
+		mock.Backend{},
+	}
 	def, err := defaultBackend(all, cfg.backend)
 	if err != nil {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
