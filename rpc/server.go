@@ -234,4 +234,6 @@ func rawParams(p *json.RawMessage) json.RawMessage {
 // logger adapts slog to jsonrpc2's Logger.
 type logger struct{ l *slog.Logger }
 
-func (l logger) Printf(format string, v ...any) { l.l.Debug(fmt.Sprintf(format, v...), "source", "jsonrpc2") }
+func (l logger) Printf(format string, v ...any) {
+	l.l.Debug(fmt.Sprintf(format, v...), "source", "jsonrpc2")
+}
