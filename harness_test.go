@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/rpc"
+)
+
+// guard bounds every wait of a test, so that a bug shows up as a failure
+// naming what was awaited rather than as a hung suite. It never paces a
+// test: every wait ends as soon as what it waits for arrives.
+const guard = 20 * time.Second
+
+// message is any JSON-RPC message as the test client sees it.
+type message struct {
+	ID     json.RawMessage `json:"id,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *wireError      `json:"error,omitempty"`
+}
+
+type wireError struct {
+	Code    int64           `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (m message) isResponse() bool { return m.Method == "" }
+
+// param decodes one field of a notification's params.
+func (m message) param(t testing.TB, field string) string {
+	t.Helper()
+	var p map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(m.Params, &p), "params of %s", m.Method)
+	raw := p[field]
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+// testClient is a raw JSON-RPC client of an in-process Tether: it writes
+// frames as the test says (so it can also write bad ones) and collects
+// every message Tether writes, in order.
+type testClient struct {
+	t       testing.TB
+	framing rpc.Framing
+	w       io.WriteCloser // Tether's stdin
+	msgs    chan message
+	done    chan int // Tether's exit code
+	nextID  int
+	mu      sync.Mutex // guards w
+}
+
+type harnessOption func(*config, *[]backends.Backend)
+
+// withBackends replaces the backends Tether runs with.
+func withBackends(def string, bs ...backends.Backend) harnessOption {
+	return func(c *config, all *[]backends.Backend) { *all, c.backend = bs, def }
+}
+
+// withFraming forces the framing Tether speaks.
+func withFraming(f rpc.Framing) harnessOption {
+	return func(c *config, _ *[]backends.Backend) { c.framing = f }
+}
+
+// startTether runs Tether in-process on pipes and returns a client speaking
+// the given framing. Cleanup ends its input and waits for it to exit.
+func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *testClient {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	cfg := config{
+		framing:         rpc.FramingAuto,
+		backend:         mock.Name,
+		shutdownTimeout: guard,
+		log:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	all := []backends.Backend{mock.Backend{}}
+	for _, o := range opts {
+		o(&cfg, &all)
+	}
+	c := &testClient{t: t, framing: framing, w: inW, msgs: make(chan message, 1<<16), done: make(chan int, 1)}
+	go func() {
+		c.done <- serve(inR, outW, all, cfg)
+		outW.Close()
+	}()
+	go c.read(bufio.NewReader(outR))
+	t.Cleanup(func() {
+		c.w.Close()
+		select {
+		case <-c.done:
+		case <-time.After(guard):
+			t.Errorf("tether did not exit after its input ended")
+		}
+	})
+	return c
+}
+
+// testWriter sends Tether's logs to the test log, shown on failure.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// read decodes every message Tether writes until its output ends.
+func (c *testClient) read(r *bufio.Reader) {
+	defer close(c.msgs)
+	for {
+		body, err := readFrame(r, c.framing)
+		if err != nil {
+			return
+		}
+		var m message
+		if err := json.Unmarshal(body, &m); err != nil {
+			c.t.Errorf("tether wrote a message that is not JSON: %q", body)
+			return
+		}
+		c.msgs <- m
+	}
+}
+
+// readFrame reads one message in the given framing, and checks that it is
+// framed as it should be.
+func readFrame(r *bufio.Reader, f rpc.Framing) ([]byte, error) {
+	if f == rpc.FramingNDJSON {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return nil, err
+		}
+		return line, nil
+	}
+	h, err := textproto.NewReader(r).ReadMIMEHeader()
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(h.Get("Content-Length"))
+	if err != nil {
+		return nil, fmt.Errorf("bad Content-Length: %w", err)
+	}
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	return body, err
+}
+
+// frame frames body for the client's framing.
+func (c *testClient) frame(body string) string {
+	if c.framing == rpc.FramingNDJSON {
+		return body + "\n"
+	}
+	return fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// sendRaw writes bytes to Tether's input as they are.
+func (c *testClient) sendRaw(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := io.WriteString(c.w, s)
+	require.NoError(c.t, err)
+}
+
+// send writes one framed message.
+func (c *testClient) send(v any) {
+	body, err := json.Marshal(v)
+	require.NoError(c.t, err)
+	c.sendRaw(c.frame(string(body)))
+}
+
+// request sends a request and returns its id.
+func (c *testClient) request(method string, params any) int {
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.mu.Unlock()
+	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	return id
+}
+
+// notify sends a notification.
+func (c *testClient) notify(method string, params any) {
+	c.send(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+}
+
+// reply answers a request Tether sent.
+func (c *testClient) reply(id json.RawMessage, result any) {
+	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+// next returns the next message Tether wrote.
+func (c *testClient) next() message {
+	c.t.Helper()
+	select {
+	case m, ok := <-c.msgs:
+		require.True(c.t, ok, "tether's output ended")
+		return m
+	case <-time.After(guard):
+		c.t.Fatalf("no message from tether within %v", guard)
+		return message{}
+	}
+}
+
+// until returns the messages up to and including the first that matches.
+func (c *testClient) until(match func(message) bool) []message {
+	c.t.Helper()
+	var seen []message
+	for {
+		m := c.next()
+		seen = append(seen, m)
+		if match(m) {
+			return seen
+		}
+	}
+}
+
+// waitResponse returns the messages up to the response to id, and the
+// response.
+func (c *testClient) waitResponse(id int) (before []message, resp message) {
+	c.t.Helper()
+	want := strconv.Itoa(id)
+	seen := c.until(func(m message) bool { return m.isResponse() && string(m.ID) == want })
+	return seen[:len(seen)-1], seen[len(seen)-1]
+}
+
+// waitMethod returns the messages up to the first with method, and it.
+func (c *testClient) waitMethod(method string) (before []message, m message) {
+	c.t.Helper()
+	seen := c.until(func(m message) bool { return m.Method == method })
+	return seen[:len(seen)-1], seen[len(seen)-1]
+}
+
+// call sends a request and waits for its response, which must be a result;
+// it decodes the result into out (when not nil) and returns the messages
+// seen before it.
+func (c *testClient) call(method string, params, out any) []message {
+	c.t.Helper()
+	before, resp := c.waitResponse(c.request(method, params))
+	require.Nil(c.t, resp.Error, "%s failed", method)
+	if out != nil {
+		require.NoError(c.t, json.Unmarshal(resp.Result, out))
+	}
+	return before
+}
+
+// callError sends a request and returns the error it is answered with.
+func (c *testClient) callError(method string, params any) *wireError {
+	c.t.Helper()
+	_, resp := c.waitResponse(c.request(method, params))
+	require.NotNil(c.t, resp.Error, "%s: want an error, got result %s", method, resp.Result)
+	return resp.Error
+}
+
+// exitCode ends nothing: it waits for Tether to exit on its own.
+func (c *testClient) exitCode() int {
+	c.t.Helper()
+	select {
+	case code := <-c.done:
+		c.done <- code // for Cleanup
+		return code
+	case <-time.After(guard):
+		c.t.Fatalf("tether did not exit within %v", guard)
+		return -1
+	}
+}
+
+// methods lists the methods of messages, for order assertions.
+func methods(ms []message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Method)
+	}
+	return out
+}
+
+// tokens concatenates the session/token texts among ms.
+func tokens(t testing.TB, ms []message) string {
+	var b bytes.Buffer
+	for _, m := range ms {
+		if m.Method == "session/token" {
+			b.WriteString(m.param(t, "text"))
+		}
+	}
+	return b.String()
+}
