@@ -48,6 +48,12 @@ type Options struct {
 	PermissionMode string
 	MaxTurns       int
 	Tools          []protocol.Tool
+	// Backend-specific options (see protocol.QueryParams); a backend that
+	// has no use for one ignores it.
+	AppendSystemPrompt string
+	AllowedTools       []string
+	DisallowedTools    []string
+	Resume             string
 }
 
 // Turn is one query of a session. Model and PermissionMode are the values

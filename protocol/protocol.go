@@ -100,6 +100,15 @@ type QueryParams struct {
 	PermissionMode string `json:"permissionMode,omitempty"`
 	MaxTurns       int    `json:"maxTurns,omitempty"`
 	Tools          []Tool `json:"tools,omitempty"`
+	// Options read by the claude backend only (others ignore them).
+	// AppendSystemPrompt is added to the agent's own system prompt, where
+	// SystemPrompt replaces it. AllowedTools and DisallowedTools are the
+	// CLI's permission rules ("Bash(git log:*)", "Edit"). Resume continues
+	// an earlier conversation of the agent (a backendSessionId).
+	AppendSystemPrompt string   `json:"appendSystemPrompt,omitempty"`
+	AllowedTools       []string `json:"allowedTools,omitempty"`
+	DisallowedTools    []string `json:"disallowedTools,omitempty"`
+	Resume             string   `json:"resume,omitempty"`
 }
 
 // Stop reasons of a turn.

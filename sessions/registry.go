@@ -143,6 +143,11 @@ func (r *Registry) session(p protocol.QueryParams) (*Session, error) {
 		PermissionMode: p.PermissionMode,
 		MaxTurns:       p.MaxTurns,
 		Tools:          p.Tools,
+
+		AppendSystemPrompt: p.AppendSystemPrompt,
+		AllowedTools:       p.AllowedTools,
+		DisallowedTools:    p.DisallowedTools,
+		Resume:             p.Resume,
 	}, r.client, r.broker, r.log)
 	r.sessions[p.SessionID] = s
 	r.wg.Add(1)
