@@ -1,12 +1,35 @@
 // Package openai is the OpenAI-compatible backend: streaming Chat Completions
-// with the history kept per session.
+// against OpenAI itself or any server that speaks the same API (Ollama,
+// vLLM, llama.cpp's server, LM Studio, OpenRouter).
+//
+// The API is stateless, and the editor sends only each new prompt, so every
+// session's conn keeps the conversation (system prompt, user, assistant, tool
+// calls and results) and sends all of it on every request. Tools the editor
+// declared run in the editor: the conn asks for them through
+// [backends.Sink.CallTool] and feeds the answers back to the model until it
+// stops.
+//
+// The official SDK (github.com/openai/openai-go/v3) owns the wire format,
+// SSE decoding and retries (429 honouring Retry-After, 5xx, connection
+// errors). One SDK client and one http.Client, made by [New], serve every
+// session; a conn owns only its history.
 package openai
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/tether-dev/tether/backends"
 )
@@ -14,25 +37,208 @@ import (
 // Name is the name clients select this backend by.
 const Name = "openai"
 
-// Config configures the backend; RegisterFlags fills it from the command line.
-type Config struct{}
+// Defaults used when neither a flag nor the environment says otherwise.
+const (
+	// DefaultBaseURL is the OpenAI API.
+	DefaultBaseURL = "https://api.openai.com/v1"
+	// DefaultModel is used when neither --openai-model nor the session
+	// names one: a small, cheap current OpenAI model. Local servers have
+	// their own model names, so users of those pass one.
+	DefaultModel = openai.ChatModelGPT5_4Mini
+	// DefaultMaxRetries is how often a request is retried after a 429, a
+	// 5xx or a connection error (the SDK's own default).
+	DefaultMaxRetries = 2
+	// DefaultMaxTurns bounds the model requests of one query when the
+	// session sets no maxTurns: each tool round trip costs one.
+	DefaultMaxTurns = 25
+)
 
-// RegisterFlags registers the backend's flags on fs.
-func RegisterFlags(fs *flag.FlagSet) *Config { return &Config{} }
+// Environment variables the backend reads. They are the SDK's own names,
+// but the backend reads them itself and hands the values to the SDK, so
+// what Available reports is what requests use.
+const (
+	EnvAPIKey  = "OPENAI_API_KEY"
+	EnvBaseURL = "OPENAI_BASE_URL"
+)
 
-// Backend is the OpenAI-compatible backend.
-type Backend struct {
-	cfg Config
-	log *slog.Logger
+// Config configures the backend. RegisterFlags fills it from the command
+// line; New fills what is still empty from the environment and defaults.
+type Config struct {
+	// BaseURL is the API root, e.g. http://localhost:11434/v1 for Ollama.
+	// Empty: $OPENAI_BASE_URL, else DefaultBaseURL.
+	BaseURL string
+	// Model is the model of sessions that name none. Empty: DefaultModel.
+	Model string
+	// APIKey is sent as a bearer token. It has no flag, because command
+	// lines are visible to every user of the machine. Empty:
+	// $OPENAI_API_KEY; servers like Ollama need none.
+	APIKey string
+	// MaxRetries is how often a request is retried (429 after the server's
+	// Retry-After delay, 5xx, connection errors). 0: DefaultMaxRetries;
+	// negative: never.
+	MaxRetries int
 }
 
-// New returns the backend.
-func New(cfg Config, log *slog.Logger) *Backend { return &Backend{cfg: cfg, log: log} }
+// RegisterFlags registers the backend's flags on fs. The returned Config is
+// filled when fs is parsed.
+func RegisterFlags(fs *flag.FlagSet) *Config {
+	cfg := &Config{}
+	fs.StringVar(&cfg.BaseURL, "openai-base-url", "",
+		"OpenAI-compatible API root, e.g. http://localhost:11434/v1 for Ollama (default $"+EnvBaseURL+", else "+DefaultBaseURL+")")
+	fs.StringVar(&cfg.Model, "openai-model", "",
+		"model of openai sessions that name none (default "+DefaultModel+")")
+	return cfg
+}
 
+// Backend is the OpenAI-compatible backend. It is safe for concurrent use:
+// every session opens its own conn from it, and all of them share its SDK
+// client and the http.Client underneath.
+type Backend struct {
+	cfg     Config
+	log     *slog.Logger
+	client  openai.Client
+	keyFrom string // where the API key came from, for messages
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the backend, with cfg completed from the environment and the
+// defaults.
+func New(cfg Config, log *slog.Logger) *Backend {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keyFrom := ""
+	if cfg.APIKey != "" {
+		keyFrom = "configuration"
+	} else if k := os.Getenv(EnvAPIKey); k != "" {
+		cfg.APIKey, keyFrom = k, EnvAPIKey
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = os.Getenv(EnvBaseURL)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.Model == "" {
+		cfg.Model = DefaultModel
+	}
+	retries := cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	cfg.MaxRetries = retries
+
+	// One transport for every session: connections to the server are
+	// pooled, and streams are bounded by each query's context rather than
+	// by a client timeout (a local model may think for minutes).
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 32
+	transport.ResponseHeaderTimeout = 0
+	httpClient := &http.Client{Transport: transport}
+
+	// Every option is explicit: the SDK would otherwise take the base URL
+	// and key from the environment by itself, behind Available's back.
+	client := openai.NewClient(
+		option.WithBaseURL(cfg.BaseURL),
+		option.WithAPIKey(cfg.APIKey),
+		option.WithHTTPClient(httpClient),
+		option.WithMaxRetries(retries),
+		option.WithMaxRetryDelay(time.Minute),
+	)
+	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom}
+}
+
+// Name implements [backends.Backend].
 func (b *Backend) Name() string { return Name }
 
-func (b *Backend) Available() (bool, string) { return false, "not built yet (issue 4)" }
+// Available implements [backends.Backend]. The OpenAI API needs a key;
+// any other server (Ollama, vLLM, ...) may not, so it counts as available
+// and a missing key shows up as a 401 on the first query.
+func (b *Backend) Available() (bool, string) {
+	if _, err := url.Parse(b.cfg.BaseURL); err != nil {
+		return false, fmt.Sprintf("bad base URL %q (--openai-base-url or %s): %v", b.cfg.BaseURL, EnvBaseURL, err)
+	}
+	if b.cfg.APIKey != "" {
+		return true, fmt.Sprintf("model %s at %s (API key from %s)", b.cfg.Model, b.cfg.BaseURL, b.keyFrom)
+	}
+	if b.isOpenAI() {
+		return false, fmt.Sprintf("set %s for %s, or point --openai-base-url (or %s) at a compatible server such as Ollama (http://localhost:11434/v1)",
+			EnvAPIKey, b.cfg.BaseURL, EnvBaseURL)
+	}
+	return true, fmt.Sprintf("model %s at %s (no API key)", b.cfg.Model, b.cfg.BaseURL)
+}
 
-func (b *Backend) Open(context.Context, backends.Options) (backends.Conn, error) {
-	return nil, fmt.Errorf("%w: openai: not built yet", backends.ErrUnavailable)
+// isOpenAI reports whether the base URL is OpenAI's own API.
+func (b *Backend) isOpenAI() bool {
+	u, err := url.Parse(b.cfg.BaseURL)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")
+}
+
+// isLocalOllama reports whether the base URL is Ollama's default address,
+// so that a refused connection can say Ollama is not running.
+func (b *Backend) isLocalOllama() bool {
+	u, err := url.Parse(b.cfg.BaseURL)
+	if err != nil || u.Port() != "11434" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Open implements [backends.Backend]. It makes no request: the first query
+// finds out whether the server answers, and says why not.
+func (b *Backend) Open(_ context.Context, opts backends.Options) (backends.Conn, error) {
+	tools, err := toolParams(opts.Tools)
+	if err != nil {
+		return nil, fmt.Errorf("%w: openai: %w", backends.ErrFailed, err)
+	}
+	c := &conn{
+		b:        b,
+		opts:     opts,
+		tools:    tools,
+		declared: make(map[string]bool, len(opts.Tools)),
+		maxTurns: opts.MaxTurns,
+		log:      b.log.With("session", opts.SessionID),
+	}
+	for _, t := range opts.Tools {
+		c.declared[t.Name] = true
+	}
+	if c.maxTurns <= 0 {
+		c.maxTurns = DefaultMaxTurns
+	}
+	if opts.SystemPrompt != "" {
+		c.history = append(c.history, openai.SystemMessage(opts.SystemPrompt))
+	}
+	return c, nil
+}
+
+// modelFor is the model of one query: the query's, else the session's,
+// else the backend's.
+func (b *Backend) modelFor(opts backends.Options, turn backends.Turn) string {
+	switch {
+	case turn.Model != "":
+		return turn.Model
+	case opts.Model != "":
+		return opts.Model
+	}
+	return b.cfg.Model
+}
+
+// rawJSONString unquotes a JSON string value, or returns "" when raw is
+// not one (null, absent, another type).
+func rawJSONString(raw string) string {
+	var s string
+	if raw == "" || json.Unmarshal([]byte(raw), &s) != nil {
+		return ""
+	}
+	return s
 }

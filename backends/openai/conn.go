@@ -1,0 +1,159 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/openai/openai-go/v3"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/protocol"
+)
+
+// Markers appended to a partial assistant message kept in the history, so
+// the model knows on the next query that its reply was cut short.
+const (
+	markCancelled = "[interrupted by the user]"
+	markBroken    = "[interrupted: the connection to the model broke off]"
+)
+
+// conn is one session's conversation. The session's actor owns it: Query
+// runs on one goroutine at a time and Close once after the last Query, so
+// nothing here is locked. It starts no goroutines; the HTTP client and
+// the SDK client belong to the Backend and are shared.
+type conn struct {
+	b        *Backend
+	opts     backends.Options
+	tools    []openai.ChatCompletionToolUnionParam
+	declared map[string]bool // names of the tools the editor declared
+	maxTurns int
+	log      *slog.Logger
+
+	// history is the whole conversation, sent with every request. Query
+	// keeps it valid for the API whatever happens: every assistant tool
+	// call is followed by its tool message.
+	history []openai.ChatCompletionMessageParamUnion
+	calls   int // tool calls seen, to name those a server sent without id
+	closed  bool
+}
+
+var _ backends.Conn = (*conn)(nil)
+
+// errTruncated is a stream that ended without a finish_reason: the server
+// went away, or is not speaking the streaming API.
+var errTruncated = errors.New("stream ended before the model finished")
+
+// Query implements [backends.Conn]: it adds the prompt to the history and
+// asks the model until it stops calling tools, at most maxTurns times.
+func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
+	res := backends.Result{StopReason: protocol.StopEndTurn}
+	if c.closed {
+		return res, fmt.Errorf("%w: openai: the session's connection is closed", backends.ErrFailed)
+	}
+	before := len(c.history)
+	c.history = append(c.history, openai.UserMessage(turn.Prompt))
+	model := c.b.modelFor(c.opts, turn)
+
+	for round := 1; ; round++ {
+		r, err := stream(ctx, &c.b.client, c.params(model), sink)
+		res.NumTurns = round
+		addUsage(&res.Usage, r)
+		if ctx.Err() != nil {
+			// Abandoned tool calls are dropped: they never ran.
+			c.keepPartial(r.text.String(), markCancelled)
+			res.StopReason = protocol.StopCancelled
+			return res, nil
+		}
+		if err == nil && r.finish == "" {
+			err = errTruncated
+		}
+		if err != nil {
+			if round == 1 && r.text.Len() == 0 {
+				// Nothing of this query reached the user: forget the
+				// prompt, so that asking again does not repeat it.
+				c.history = c.history[:before]
+			} else {
+				c.keepPartial(r.text.String(), markBroken)
+			}
+			return res, c.b.failure(err, model, r)
+		}
+
+		for _, call := range r.calls {
+			c.calls++
+			if call.id == "" {
+				call.id = fmt.Sprintf("call_tether_%d", c.calls)
+			}
+		}
+		c.history = append(c.history, assistantMessage(r.text.String(), r.calls))
+		if len(r.calls) == 0 {
+			res.StopReason = stopReason(r)
+			return res, nil
+		}
+		for _, call := range r.calls {
+			args, _ := call.arguments()
+			sink.ToolUse(call.id, call.name, args)
+		}
+		if c.runTools(ctx, r.calls, sink) {
+			res.StopReason = protocol.StopCancelled
+			return res, nil
+		}
+		if round >= c.maxTurns {
+			// The tool results stay in the history: the next query's
+			// request carries them.
+			res.StopReason = protocol.StopMaxTurns
+			return res, nil
+		}
+	}
+}
+
+// params is the request for the current history.
+func (c *conn) params(model string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: c.history,
+		Tools:    c.tools,
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{
+			IncludeUsage: openai.Bool(true),
+		},
+	}
+}
+
+// keepPartial keeps the text of a reply that was cut short, marked as
+// such; an empty one leaves no trace.
+func (c *conn) keepPartial(text, mark string) {
+	if text == "" {
+		return
+	}
+	c.history = append(c.history, assistantMessage(text+"\n\n"+mark, nil))
+}
+
+// Close implements [backends.Conn]. It drops the history; there is nothing
+// to stop, since the conn has no goroutines and the HTTP client is shared.
+func (c *conn) Close() error {
+	c.history = nil
+	c.closed = true
+	return nil
+}
+
+// stopReason maps the finish_reason of the last response.
+func stopReason(r *reply) string {
+	switch {
+	case r.refusal, r.finish == "content_filter":
+		return protocol.StopRefusal
+	case r.finish == "length":
+		return protocol.StopMaxTokens
+	}
+	return protocol.StopEndTurn
+}
+
+// addUsage adds one response's usage to the turn's.
+func addUsage(u *protocol.Usage, r *reply) {
+	if r == nil || !r.hasUsage {
+		return
+	}
+	u.InputTokens += r.usage.PromptTokens
+	u.OutputTokens += r.usage.CompletionTokens
+	u.CacheReadTokens += r.usage.PromptTokensDetails.CachedTokens
+}
