@@ -138,7 +138,6 @@ func New(cfg Config, log *slog.Logger) *Backend {
 	// by a client timeout (a local model may think for minutes).
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
-	transport.ResponseHeaderTimeout = 0
 	httpClient := &http.Client{Transport: transport}
 
 	// Every option is explicit: the SDK would otherwise take the base URL

@@ -66,6 +66,12 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 			res.StopReason = protocol.StopCancelled
 			return res, nil
 		}
+		if err != nil && r.finish != "" {
+			// The reply is complete; only the usage chunk or [DONE] is
+			// missing. Failing the turn would throw away a whole answer.
+			c.log.Warn("stream ended badly after the model finished; keeping the reply", "err", err)
+			err = nil
+		}
 		if err == nil && r.finish == "" {
 			err = errTruncated
 		}

@@ -168,6 +168,28 @@ func TestServerClosesMidStream(t *testing.T) {
 	stillUsable(t, f, conn, "user:explain", "assistant:Half an ans\n\n[interrupted: the connection to the model broke off]")
 }
 
+func TestConnectionDropsAfterTheModelFinished(t *testing.T) {
+	f := newFakeServer(t, func(w http.ResponseWriter, _ *http.Request, _ chatRequest) {
+		s := startSSE(w)
+		s.text("Whole answer.")
+		s.finish("stop")
+		// No usage chunk, no [DONE]: the connection just drops.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		conn.Close()
+	})
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
+	sink := &fakeSink{}
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, sink)
+	require.NoError(t, err, "the reply was complete")
+	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, "Whole answer.", sink.text())
+	stillUsable(t, f, conn, "user:hi", "assistant:Whole answer.")
+}
+
 func TestStreamEndsWithoutFinish(t *testing.T) {
 	f := newFakeServer(t, func(w http.ResponseWriter, _ *http.Request, _ chatRequest) {
 		s := startSSE(w)
