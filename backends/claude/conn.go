@@ -123,7 +123,16 @@ func (c *conn) start(ctx context.Context) error {
 	if _, err := c.call(ctx, ctlInitialize, map[string]any{"hooks": nil}); err != nil {
 		c.drop() // call has dropped it already unless ctx ended or the CLI refused
 		if c.sessionID != "" {
-			return fmt.Errorf("resuming claude session %s: %w", c.sessionID, err)
+			err = fmt.Errorf("resuming claude session %s: %w", c.sessionID, err)
+			if strings.Contains(err.Error(), noConversation) {
+				// The CLI died before it wrote its transcript; resuming
+				// can never work, so the next query starts afresh rather
+				// than failing forever.
+				c.log.Warn("claude cannot resume its conversation; the next query starts a new one", "resume", c.sessionID)
+				c.sessionID = ""
+				err = fmt.Errorf("%w; the next query starts a new conversation", err)
+			}
+			return err
 		}
 		return fmt.Errorf("starting claude: %w", err)
 	}
@@ -269,6 +278,10 @@ func (c *conn) Close() error {
 	c.proc = nil
 	return err
 }
+
+// noConversation is what the CLI says when --resume names a conversation
+// it has no transcript of (research §7).
+const noConversation = "No conversation found"
 
 // errWatchdog means a turn went without output for the watchdog period.
 var errWatchdog = errors.New("claude produced no output")

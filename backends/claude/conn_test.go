@@ -453,3 +453,26 @@ func processAlive(pid int) bool {
 	state, _, ok := parseProcStat(stat)
 	return ok && state != 'Z' && state != 'X'
 }
+
+func TestResumeOfALostConversationStartsAfresh(t *testing.T) {
+	f := newFakeRun(t, "resume-missing", nil)
+	c := f.open(backends.Options{SessionID: "s1"})
+	_, err := query(t, c, context.Background(), "one", &fakeSink{})
+	require.ErrorIs(t, err, backends.ErrFailed)
+
+	_, err = query(t, c, context.Background(), "two", &fakeSink{})
+	require.ErrorIs(t, err, backends.ErrFailed)
+	assert.ErrorContains(t, err, "No conversation found with session ID: fake-session-1")
+	assert.ErrorContains(t, err, "the next query starts a new conversation")
+
+	sink := &fakeSink{}
+	_, err = query(t, c, context.Background(), "three", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "fresh", sink.tokens.String())
+	starts := f.starts()
+	require.Len(t, starts, 3)
+	assert.Contains(t, stringsOf(starts[1]["args"]), "--resume=fake-session-1")
+	for _, a := range stringsOf(starts[2]["args"]) {
+		assert.NotContains(t, a, "--resume")
+	}
+}

@@ -32,6 +32,7 @@ import (
 //	stderr TEXT           write TEXT to stderr
 //	exit N                exit with status N
 //	hugeline N            write a text delta of N bytes
+//	crash-once N          exit with status N, the first time only
 //	ignore-sigterm        ignore SIGTERM from now on
 //	grandchild            start a process in the same group that sleeps forever
 //	                      holding stdout open, its pid written to grandchild.pid
@@ -153,6 +154,14 @@ func (f *fakeCLI) step(step string) (code int, done bool) {
 		n, _ := strconv.Atoi(arg)
 		f.emit(`{"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"` +
 			strings.Repeat("x", n) + `"}},"session_id":"$SID","parent_tool_use_id":null}`)
+	case verb == "crash-once":
+		// Exit the first time any start of this run gets here.
+		marker := filepath.Join(f.dir, "crashed-once")
+		if _, err := os.Stat(marker); err != nil {
+			os.WriteFile(marker, nil, 0o644)
+			n, _ := strconv.Atoi(arg)
+			return n, true
+		}
 	case verb == "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM)
 	case verb == "grandchild":

@@ -1,0 +1,261 @@
+package claude
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/protocol"
+)
+
+// The tests in this file drive the real claude CLI, the version pinned in
+// testdeps/package.json, against fakeAPI. Nothing leaves the machine: HOME
+// is a temp dir, the API is on 127.0.0.1, and nonessential traffic
+// (telemetry, bootstrap, MCP registry) is switched off.
+
+const testModel = "claude-fake-model"
+
+// realCLI returns the installed CLI, or skips (fails under CI) without it.
+func realCLI(t *testing.T) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "testdeps", "node_modules", ".bin", "claude"))
+	require.NoError(t, err)
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the claude CLI is not installed at %s (scripts/test.sh runs npm ci --prefix testdeps): %v", path, err)
+		}
+		t.Skipf("the claude CLI is not installed at %s; run `npm install --prefix testdeps` to run the real-CLI tests", path)
+	}
+	return path
+}
+
+// realRun is one test's real CLI against its own fake API.
+type realRun struct {
+	t    *testing.T
+	api  *fakeAPI
+	cwd  string
+	home string // the CLI's HOME and config dir
+	b    *Backend
+}
+
+func newRealRun(t *testing.T, reply func(req apiRequest) []sseEvent) *realRun {
+	t.Helper()
+	path := realCLI(t)
+	r := &realRun{t: t, cwd: t.TempDir(), home: t.TempDir()}
+	r.api = newFakeAPI(t, reply)
+	home := r.home
+	cfg := Config{
+		Path:         path,
+		Grace:        5 * time.Second,
+		Watchdog:     time.Minute,
+		startTimeout: 30 * time.Second,
+		env: []string{
+			"HOME=" + home,
+			"CLAUDE_CONFIG_DIR=" + filepath.Join(home, ".claude"),
+			"ANTHROPIC_BASE_URL=" + r.api.URL(),
+			"ANTHROPIC_API_KEY=sk-ant-dummy-for-tests",
+			"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+			"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy=",
+			"NO_PROXY=127.0.0.1,localhost",
+		},
+	}
+	r.b = New(cfg, testLogger(t))
+	return r
+}
+
+// open opens a conn; when the test ends it is closed and its process group
+// must be gone.
+func (r *realRun) open() *conn {
+	r.t.Helper()
+	c, err := r.b.Open(context.Background(), backends.Options{SessionID: "real", Cwd: r.cwd, Model: testModel})
+	require.NoError(r.t, err)
+	cc := c.(*conn)
+	pgids := []int{cc.proc.pid}
+	r.t.Cleanup(func() {
+		if cc.proc != nil {
+			pgids = append(pgids, cc.proc.pid)
+		}
+		assert.NoError(r.t, cc.Close())
+		for _, pgid := range pgids {
+			assert.False(r.t, groupAlive(pgid), "process group %d of the CLI is still alive after Close", pgid)
+		}
+	})
+	return cc
+}
+
+// realQuery runs one turn with a deadline, so a hang fails rather than
+// stalls the suite.
+func realQuery(t *testing.T, c *conn, ctx context.Context, prompt string, sink *fakeSink) (backends.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	res, err := c.Query(ctx, backends.Turn{Prompt: prompt}, sink)
+	require.NotErrorIs(t, context.Cause(ctx), context.DeadlineExceeded, "the turn hung")
+	return res, err
+}
+
+func TestRealCLITokensTwoQueriesOneProcess(t *testing.T) {
+	r := newRealRun(t, func(req apiRequest) []sseEvent {
+		if strings.Contains(req.lastUserText(), "second") {
+			return textReply(req.Model, "Second", " answer")
+		}
+		return textReply(req.Model, "Hello", " from", " the fake API")
+	})
+	c := r.open()
+	pid := c.proc.pid
+
+	sink := &fakeSink{}
+	res, err := realQuery(t, c, context.Background(), "first question", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "Hello from the fake API", sink.tokens.String())
+	assert.GreaterOrEqual(t, len(sink.events), 3, "streamed as deltas, not one block")
+	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.NotEmpty(t, res.BackendSessionID)
+	assert.Positive(t, res.Usage.InputTokens)
+
+	sink2 := &fakeSink{}
+	res2, err := realQuery(t, c, context.Background(), "second question", sink2)
+	require.NoError(t, err)
+	assert.Equal(t, "Second answer", sink2.tokens.String())
+	assert.Equal(t, pid, c.proc.pid, "both queries in one process")
+	assert.Equal(t, res.BackendSessionID, res2.BackendSessionID)
+
+	reqs := r.api.recorded()
+	last := reqs[len(reqs)-1]
+	assert.Contains(t, string(mustJSON(t, last.Messages)), "first question", "the second request carries the conversation")
+}
+
+func TestRealCLIToolPermission(t *testing.T) {
+	reply := func(req apiRequest) []sseEvent {
+		if strings.HasPrefix(req.lastUserText(), "tool_result:") {
+			return textReply(req.Model, "Marker", " step finished.")
+		}
+		return toolReply(req.Model, "toolu_fake_1", "Bash", `{"command":"touch marker.txt","description":"Create the marker file"}`)
+	}
+	for _, allow := range []bool{true, false} {
+		name := map[bool]string{true: "allow", false: "deny"}[allow]
+		t.Run(name, func(t *testing.T) {
+			r := newRealRun(t, reply)
+			c := r.open()
+			sink := &fakeSink{onAsk: func(backends.PermissionRequest) (backends.Decision, bool) {
+				return backends.Decision{Allow: allow, Reason: "not in this test"}, true
+			}}
+			res, err := realQuery(t, c, context.Background(), "please make the marker", sink)
+			require.NoError(t, err)
+			assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+			require.Len(t, sink.asks, 1, "events: %v", sink.events)
+			assert.Equal(t, "Bash", sink.asks[0].ToolName)
+			assert.Equal(t, "toolu_fake_1", sink.asks[0].ToolUseID)
+			assert.Contains(t, string(sink.asks[0].ToolInput), "touch marker.txt")
+			assert.Equal(t, "Marker step finished.", sink.tokens.String())
+			require.Len(t, sink.results, 1)
+			assert.Equal(t, "toolu_fake_1", sink.results[0].ToolUseID)
+			assert.Equal(t, !allow, sink.results[0].IsError)
+			t.Logf("summary: %q", sink.results[0].Summary)
+
+			_, statErr := os.Stat(filepath.Join(r.cwd, "marker.txt"))
+			if allow {
+				assert.NoError(t, statErr, "the allowed command ran in the session's cwd")
+				assert.Equal(t, "touch marker.txt (no output)", sink.results[0].Summary)
+			} else {
+				assert.ErrorIs(t, statErr, os.ErrNotExist, "the denied command did not run")
+				assert.Contains(t, sink.results[0].Summary, "touch marker.txt: error:")
+			}
+		})
+	}
+}
+
+func TestRealCLICancelMidStream(t *testing.T) {
+	r := newRealRun(t, func(req apiRequest) []sseEvent {
+		if strings.Contains(req.lastUserText(), "after") {
+			return textReply(req.Model, "Still", " here")
+		}
+		// Stream a little, then hold the response open until the CLI
+		// aborts it.
+		return append(textReply(req.Model, "Once upon")[:3], sseEvent{hold: true})
+	})
+	c := r.open()
+	pid := c.proc.pid
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sink := &fakeSink{onToken: func(string) { cancel() }}
+	res, err := realQuery(t, c, ctx, "tell a long story", sink)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.StopCancelled, res.StopReason)
+	assert.Equal(t, "Once upon", sink.tokens.String())
+
+	sink2 := &fakeSink{}
+	res, err = realQuery(t, c, context.Background(), "and after that?", sink2)
+	require.NoError(t, err)
+	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, "Still here", sink2.tokens.String())
+	if c.proc.pid != pid {
+		t.Logf("the CLI exited after the interrupt; the query ran in a resumed process")
+	}
+}
+
+func TestRealCLIKilledIsResumed(t *testing.T) {
+	r := newRealRun(t, func(req apiRequest) []sseEvent {
+		if strings.Contains(req.lastUserText(), "which word") {
+			return textReply(req.Model, "The word was", " pelican.")
+		}
+		return textReply(req.Model, "Noted.")
+	})
+	c := r.open()
+	first := c.proc
+
+	res, err := realQuery(t, c, context.Background(), "remember the word PELICAN", &fakeSink{})
+	require.NoError(t, err)
+	sessionID := res.BackendSessionID
+	require.NotEmpty(t, sessionID)
+
+	// The CLI appends the turn to its transcript shortly after the result
+	// (about 60 ms here), asynchronously; a kill before that loses the
+	// turn, and --resume would not find it. Wait for it, then kill.
+	waitFor(t, 10*time.Second, "the transcript holds the turn", func() bool {
+		files, _ := filepath.Glob(filepath.Join(r.home, ".claude", "projects", "*", sessionID+".jsonl"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Noted.") {
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, syscall.Kill(-first.pid, syscall.SIGKILL))
+	<-first.exited
+
+	sink := &fakeSink{}
+	res, err = realQuery(t, c, context.Background(), "which word was it?", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "The word was pelican.", sink.tokens.String())
+	assert.NotEqual(t, first.pid, c.proc.pid, "a new process")
+	assert.Equal(t, sessionID, res.BackendSessionID, "the same conversation")
+
+	reqs := r.api.recorded()
+	last := reqs[len(reqs)-1]
+	assert.Contains(t, string(mustJSON(t, last.Messages)), "remember the word PELICAN",
+		"the resumed CLI sends the earlier messages to the API")
+	assert.False(t, groupAlive(first.pid))
+}
+
+// waitFor polls cond until it holds or timeout passes. It is for state only
+// another process can change (a file it writes), which sends no event.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
