@@ -1,0 +1,13 @@
+package openai_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if any goroutine outlives the tests: a conn
+// starts none, and the SDK's reads end with their requests.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
