@@ -86,11 +86,15 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 			return res, c.b.failure(err, model, r)
 		}
 
+		// Every call needs an id of its own, to pair it with its tool
+		// message; some local servers send none, or the same one twice.
+		seen := make(map[string]bool, len(r.calls))
 		for _, call := range r.calls {
 			c.calls++
-			if call.id == "" {
+			if call.id == "" || seen[call.id] {
 				call.id = fmt.Sprintf("call_tether_%d", c.calls)
 			}
+			seen[call.id] = true
 		}
 		c.history = append(c.history, assistantMessage(r.text.String(), r.calls))
 		if len(r.calls) == 0 {

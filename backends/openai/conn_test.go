@@ -317,6 +317,45 @@ func TestMaxTurnsBoundsTheToolLoop(t *testing.T) {
 	assert.Equal(t, "call_tether_3", sink.calls[2].ToolUseID, "ids unique within the session")
 }
 
+func TestCallsWithTheSameIDAreKeptApart(t *testing.T) {
+	// Some local servers number calls per response, or send whole calls
+	// that all claim index 0.
+	f := newFakeServer(t,
+		func(w http.ResponseWriter, _ *http.Request, _ chatRequest) {
+			s := startSSE(w)
+			s.chunk(map[string]any{"role": "assistant", "tool_calls": []any{
+				map[string]any{"index": 0, "id": "call_0", "type": "function", "function": map[string]any{"name": "read_file", "arguments": `{"path":"a.go"}`}},
+			}}, nil)
+			s.chunk(map[string]any{"tool_calls": []any{
+				map[string]any{"index": 1, "id": "call_0", "type": "function", "function": map[string]any{"name": "read_file", "arguments": `{"path":"b.go"}`}},
+			}}, nil)
+			s.chunk(map[string]any{"tool_calls": []any{
+				map[string]any{"index": 0, "id": "call_9", "type": "function", "function": map[string]any{"name": "read_file", "arguments": `{"path":"c.go"}`}},
+			}}, nil)
+			s.finish("tool_calls")
+			s.done()
+		},
+		textReply("Done."),
+	)
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
+	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
+		return protocol.ToolCallResult{Content: string(call.Arguments)}, nil
+	}}
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "read"}, sink)
+	require.NoError(t, err)
+	require.Len(t, sink.calls, 3)
+	assert.Equal(t, "call_0", sink.calls[0].ToolUseID)
+	assert.Equal(t, "call_tether_2", sink.calls[1].ToolUseID)
+	assert.Equal(t, "call_9", sink.calls[2].ToolUseID)
+	assert.Equal(t, []string{
+		"user:read",
+		`assistant: [call_0 read_file {"path":"a.go"}] [call_tether_2 read_file {"path":"b.go"}] [call_9 read_file {"path":"c.go"}]`,
+		`tool(call_0):{"path":"a.go"}`,
+		`tool(call_tether_2):{"path":"b.go"}`,
+		`tool(call_9):{"path":"c.go"}`,
+	}, roles(f.recordedRequests()[1].Body.Messages))
+}
+
 func TestStopReasons(t *testing.T) {
 	for finish, want := range map[string]string{
 		"stop":           protocol.StopEndTurn,
