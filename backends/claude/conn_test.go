@@ -42,7 +42,11 @@ func newFakeRun(t *testing.T, scenario string, tweak func(*Config)) *fakeRun {
 		Grace:        2 * time.Second,
 		Watchdog:     time.Minute,
 		startTimeout: 10 * time.Second,
-		env:          []string{fakeScriptEnv + "=" + script, fakeDirEnv + "=" + f.dir},
+		env: []string{
+			fakeScriptEnv + "=" + script, fakeDirEnv + "=" + f.dir,
+			// A race-enabled fake would sleep a second at exit.
+			"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
+		},
 	}
 	if tweak != nil {
 		tweak(&cfg)
