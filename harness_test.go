@@ -316,6 +316,15 @@ func (c *testClient) exitCode() int {
 	}
 }
 
+// drain reads everything Tether writes until its output ends, and returns
+// the whole log.
+func (c *testClient) drain() []message {
+	for m := range c.msgs {
+		c.log = append(c.log, m)
+	}
+	return c.log
+}
+
 // methods lists the methods of messages, for order assertions.
 func methods(ms []message) []string {
 	var out []string
