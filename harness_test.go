@@ -64,7 +64,9 @@ type testClient struct {
 	framing rpc.Framing
 	w       io.WriteCloser // Tether's stdin
 	msgs    chan message
-	done    chan int // Tether's exit code
+	log     []message      // every message read so far, in order
+	cursor  map[string]int // per waitMethod kind: where the next search starts
+	done    chan int       // Tether's exit code
 	nextID  int
 	mu      sync.Mutex // guards w
 }
@@ -205,59 +207,92 @@ func (c *testClient) reply(id json.RawMessage, result any) {
 	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-// next returns the next message Tether wrote.
-func (c *testClient) next() message {
+// read1 reads one more message into the log.
+func (c *testClient) read1() {
 	c.t.Helper()
 	select {
 	case m, ok := <-c.msgs:
 		require.True(c.t, ok, "tether's output ended")
-		return m
+		c.log = append(c.log, m)
 	case <-time.After(guard):
 		c.t.Fatalf("no message from tether within %v", guard)
-		return message{}
 	}
 }
 
-// until returns the messages up to and including the first that matches.
-func (c *testClient) until(match func(message) bool) []message {
+// find returns the index in the log of the first message at or after from
+// that matches, reading more until one does.
+func (c *testClient) find(from int, match func(message) bool) int {
 	c.t.Helper()
-	var seen []message
-	for {
-		m := c.next()
-		seen = append(seen, m)
-		if match(m) {
-			return seen
+	for i := from; ; i++ {
+		for i >= len(c.log) {
+			c.read1()
+		}
+		if match(c.log[i]) {
+			return i
 		}
 	}
 }
 
-// waitResponse returns the messages up to the response to id, and the
-// response.
-func (c *testClient) waitResponse(id int) (before []message, resp message) {
+// waitResponse waits for the response to id and returns the notifications
+// of that query (those whose queryId is id) and the response.
+func (c *testClient) waitResponse(id int) (mine []message, resp message) {
 	c.t.Helper()
-	want := strconv.Itoa(id)
-	seen := c.until(func(m message) bool { return m.isResponse() && string(m.ID) == want })
-	return seen[:len(seen)-1], seen[len(seen)-1]
+	return c.waitResponseRaw(strconv.Itoa(id))
 }
 
-// waitMethod returns the messages up to the first with method, and it.
+func (c *testClient) waitResponseRaw(id string) (mine []message, resp message) {
+	c.t.Helper()
+	i := c.find(0, func(m message) bool { return m.isResponse() && string(m.ID) == id })
+	for _, m := range c.log[:i] {
+		if !m.isResponse() && m.param(c.t, "queryId") == strings.Trim(id, `"`) {
+			mine = append(mine, m)
+		}
+	}
+	return mine, c.log[i]
+}
+
+// before returns every message that came before the response to id.
+func (c *testClient) before(id int) []message {
+	c.t.Helper()
+	want := strconv.Itoa(id)
+	i := c.find(0, func(m message) bool { return m.isResponse() && string(m.ID) == want })
+	return c.log[:i]
+}
+
+// waitMethod waits for the next message with method not returned by an
+// earlier waitMethod, and returns the messages before it and it.
 func (c *testClient) waitMethod(method string) (before []message, m message) {
 	c.t.Helper()
-	seen := c.until(func(m message) bool { return m.Method == method })
-	return seen[:len(seen)-1], seen[len(seen)-1]
+	i := c.find(c.cursor[method], func(m message) bool { return m.Method == method })
+	if c.cursor == nil {
+		c.cursor = make(map[string]int)
+	}
+	c.cursor[method] = i + 1
+	return c.log[:i], c.log[i]
+}
+
+// waitNullIDError waits for the next error response with id null.
+func (c *testClient) waitNullIDError() message {
+	c.t.Helper()
+	i := c.find(c.cursor["null"], func(m message) bool { return m.isResponse() && string(m.ID) == "null" })
+	if c.cursor == nil {
+		c.cursor = make(map[string]int)
+	}
+	c.cursor["null"] = i + 1
+	return c.log[i]
 }
 
 // call sends a request and waits for its response, which must be a result;
-// it decodes the result into out (when not nil) and returns the messages
-// seen before it.
+// it decodes the result into out (when not nil) and returns the query's
+// notifications.
 func (c *testClient) call(method string, params, out any) []message {
 	c.t.Helper()
-	before, resp := c.waitResponse(c.request(method, params))
+	mine, resp := c.waitResponse(c.request(method, params))
 	require.Nil(c.t, resp.Error, "%s failed", method)
 	if out != nil {
 		require.NoError(c.t, json.Unmarshal(resp.Result, out))
 	}
-	return before
+	return mine
 }
 
 // callError sends a request and returns the error it is answered with.
@@ -279,6 +314,15 @@ func (c *testClient) exitCode() int {
 		c.t.Fatalf("tether did not exit within %v", guard)
 		return -1
 	}
+}
+
+// drain reads everything Tether writes until its output ends, and returns
+// the whole log.
+func (c *testClient) drain() []message {
+	for m := range c.msgs {
+		c.log = append(c.log, m)
+	}
+	return c.log
 }
 
 // methods lists the methods of messages, for order assertions.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/sourcegraph/jsonrpc2"
@@ -52,12 +53,14 @@ type Handler func(ctx context.Context, req *Request)
 // Goroutines: jsonrpc2's read loop, started by Start and ended by Close or
 // the peer; Done is closed once it has ended. Handlers run on that loop.
 type Server struct {
-	log      *slog.Logger
-	methods  map[string]Handler
-	ctx      context.Context // cancelled when the connection ends
-	cancel   context.CancelCauseFunc
-	conn     *jsonrpc2.Conn
-	stream   *Stream
+	log     *slog.Logger
+	methods map[string]Handler
+	ctx     context.Context // cancelled when the connection ends
+	cancel  context.CancelCauseFunc
+	// conn is stored by Start and by the dispatcher before it runs a
+	// handler: jsonrpc2 starts reading inside NewConn, so a request may be
+	// handled, and its session notify, before Start's store is seen.
+	conn     atomic.Pointer[jsonrpc2.Conn]
 	mu       sync.Mutex
 	inflight map[jsonrpc2.ID]context.CancelCauseFunc
 }
@@ -81,25 +84,26 @@ func (s *Server) Register(method string, h Handler) { s.methods[method] = h }
 
 // Start serves the stream. trace, when set, logs every message.
 func (s *Server) Start(stream *Stream, trace bool) {
-	s.stream = stream
 	opts := []jsonrpc2.ConnOpt{jsonrpc2.SetLogger(logger{s.log})}
 	if trace {
 		opts = append(opts, jsonrpc2.LogMessages(logger{s.log}))
 	}
-	s.conn = jsonrpc2.NewConn(context.Background(), stream, dispatcher{s}, opts...)
+	conn := jsonrpc2.NewConn(context.Background(), stream, dispatcher{s}, opts...)
+	s.conn.Store(conn)
+	// Ends when the connection does; nothing else to wait for.
 	go func() {
-		<-s.conn.DisconnectNotify()
+		<-conn.DisconnectNotify()
 		s.cancel(errConnClosed)
 	}()
 }
 
 // Done is closed when the connection has ended: the peer closed it, a frame
 // header was broken, or Close was called.
-func (s *Server) Done() <-chan struct{} { return s.conn.DisconnectNotify() }
+func (s *Server) Done() <-chan struct{} { return s.conn.Load().DisconnectNotify() }
 
 // Close ends the connection.
 func (s *Server) Close() error {
-	err := s.conn.Close()
+	err := s.conn.Load().Close()
 	if errors.Is(err, jsonrpc2.ErrClosed) {
 		return nil
 	}
@@ -108,7 +112,7 @@ func (s *Server) Close() error {
 
 // Notify implements sessions.Client.
 func (s *Server) Notify(ctx context.Context, method string, params any) error {
-	return s.conn.Notify(ctx, method, params)
+	return s.conn.Load().Notify(ctx, method, params)
 }
 
 // Call implements sessions.Client. The request gets a string id of its own
@@ -116,9 +120,10 @@ func (s *Server) Notify(ctx context.Context, method string, params any) error {
 // $/cancelRequest.
 func (s *Server) Call(ctx context.Context, method string, params, result any) error {
 	id := jsonrpc2.ID{Str: uuid.NewString(), IsString: true}
-	err := s.conn.Call(ctx, method, params, result, jsonrpc2.PickID(id))
+	conn := s.conn.Load()
+	err := conn.Call(ctx, method, params, result, jsonrpc2.PickID(id))
 	if ctx.Err() != nil {
-		if err := s.conn.Notify(context.Background(), protocol.MethodCancelRequest, protocol.CancelRequestParams{ID: json.RawMessage(`"` + id.Str + `"`)}); err != nil {
+		if err := conn.Notify(context.Background(), protocol.MethodCancelRequest, protocol.CancelRequestParams{ID: json.RawMessage(`"` + id.Str + `"`)}); err != nil {
 			s.log.Debug("cancelling call", "method", method, "err", err)
 		}
 		return context.Cause(ctx)
@@ -137,6 +142,7 @@ type dispatcher struct{ s *Server }
 // Handle runs on jsonrpc2's read loop, in wire order.
 func (d dispatcher) Handle(_ context.Context, conn *jsonrpc2.Conn, r *jsonrpc2.Request) {
 	s := d.s
+	s.conn.Store(conn)
 	if r.Notif {
 		s.handleNotification(r)
 		return

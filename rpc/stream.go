@@ -258,7 +258,9 @@ func check(body []byte) (int64, string) {
 		if json.Unmarshal(e.Method, &m) != nil || m == "" {
 			return CodeInvalidRequest, "invalid request: method must be a non-empty string"
 		}
-		if e.Params != nil && e.Params[0] != '{' && e.Params[0] != '[' {
+		// null params are taken as absent: clients send them for methods
+		// without params (LSP's shutdown).
+		if e.Params != nil && e.Params[0] != '{' && e.Params[0] != '[' && e.Params[0] != 'n' {
 			return CodeInvalidRequest, "invalid request: params must be an object or an array"
 		}
 	case e.Result != nil || e.Error != nil:

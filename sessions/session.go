@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-dev/tether/backends"
@@ -81,6 +82,7 @@ type query struct {
 	Query
 	stopWatch func() bool // stops the AfterFunc watching Ctx while queued
 	once      sync.Once
+	answered  atomic.Bool // set before Reply is called
 }
 
 // finish replies to the query. Only the goroutine that owns the query at the
@@ -90,6 +92,7 @@ func (q *query) finish(res protocol.QueryResult, err error) {
 		if q.stopWatch != nil {
 			q.stopWatch()
 		}
+		q.answered.Store(true)
 		q.Reply(res, err)
 	})
 }
@@ -131,6 +134,7 @@ func (s *Session) run() {
 	defer close(s.done)
 	var (
 		queue      []*query
+		running    *query
 		turnCancel context.CancelCauseFunc // of the running query, nil when idle
 		turnDone   chan struct{}
 		drains     []chan struct{}
@@ -153,7 +157,7 @@ func (s *Session) run() {
 			q.stopWatch = nil
 			var ctx context.Context
 			ctx, turnCancel = context.WithCancelCause(q.Ctx)
-			turnDone = make(chan struct{})
+			running, turnDone = q, make(chan struct{})
 			go s.runTurn(ctx, q, turnDone)
 		}
 		if turnDone == nil && len(drains) > 0 {
@@ -188,7 +192,9 @@ func (s *Session) run() {
 						q.finish(cancelledResult(s.id), nil)
 					}
 					queue = nil
-					if turnCancel != nil {
+					// A query already answered is not counted: its
+					// client may have seen the answer before this.
+					if running != nil && !running.answered.Load() {
 						turnCancel(errSessionCancel)
 						n++
 					}
@@ -199,7 +205,7 @@ func (s *Session) run() {
 			}
 		case <-turnDone:
 			turnCancel(nil)
-			turnCancel, turnDone = nil, nil
+			running, turnCancel, turnDone = nil, nil, nil
 		case <-s.ctx.Done():
 			for _, q := range queue {
 				q.finish(cancelledResult(s.id), nil)

@@ -148,6 +148,12 @@ func (t *turnSink) ToolResult(toolUseID, toolName, summary string, isError bool)
 }
 
 func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permission {
+	if t.ctx.Err() != nil {
+		// Nobody can answer a request of a cancelled turn.
+		deny := make(chan backends.Decision, 1)
+		deny <- backends.Decision{Reason: "cancelled"}
+		return backends.Permission{Decision: deny}
+	}
 	var id string
 	p, ask := t.s.broker.ask(t.s.id, req.ToolName, func(reason string) {
 		t.s.notify(protocol.MethodPermissionCancelled, protocol.PermissionCancelledParams{
@@ -166,10 +172,6 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if !t.waiting {
 		t.waiting = true
 		t.s.setStatus(t.queryID, protocol.StatusWaitingPermission, req.ToolName)
-	}
-	if t.ctx.Err() != nil {
-		// Nobody can answer a request of a cancelled turn.
-		t.s.broker.withdraw(p.ID, "cancelled")
 	}
 	return p
 }

@@ -202,6 +202,9 @@ func (t *run) tool(arg string) error {
 	p := t.sink.AskPermission(backends.PermissionRequest{ToolName: name, ToolInput: input, ToolUseID: id})
 	select {
 	case d := <-p.Decision:
+		if t.ctx.Err() != nil {
+			return nil // the turn was cancelled; its requests are void
+		}
 		if !d.Allow {
 			reason := d.Reason
 			if reason == "" {

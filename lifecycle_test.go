@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/protocol"
+	"github.com/tether-dev/tether/rpc"
+)
+
+func TestShutdownClosesSessionsThenExitEndsWithZero(t *testing.T) {
+	eachFraming(t, func(t *testing.T, c *testClient) {
+		q := c.request("session/query", query("s1", "/tool Bash {}"))
+		_, perm := c.waitMethod("permission/request")
+		c.call("session/query", query("s2", "idle one"), nil)
+
+		shutdown := c.request("shutdown", nil)
+		_, resp := c.waitResponse(shutdown)
+		require.Nil(t, resp.Error)
+		assert.Equal(t, "null", string(resp.Result))
+		before := c.before(shutdown)
+		withdrawn := lastOf(before, "permission/cancelled")
+		assert.Equal(t, perm.param(t, "requestId"), withdrawn.param(t, "requestId"), "shutdown withdraws pending permissions")
+		closed := 0
+		for _, m := range before {
+			if m.Method == "session/status" && m.param(t, "status") == "closed" {
+				closed++
+			}
+		}
+		assert.Equal(t, 2, closed, "every session is closed before shutdown is answered")
+		_, qresp := c.waitResponse(q)
+		assert.JSONEq(t, `"cancelled"`, string(field(t, qresp.Result, "stopReason")))
+
+		// After shutdown, no new work.
+		e := c.callError("session/query", query("s3", "too late"))
+		assert.Equal(t, int64(rpc.CodeShuttingDown), e.Code)
+
+		c.notify("exit", nil)
+		assert.Equal(t, 0, c.exitCode())
+	})
+}
+
+func TestExitWithoutShutdownEndsWithOne(t *testing.T) {
+	c := startTether(t, rpc.FramingLSP)
+	q := c.request("session/query", query("s1", "/sleep 60000"))
+	c.waitMethod("session/status")
+	c.notify("exit", nil)
+	assert.Equal(t, 1, c.exitCode())
+	// The running query was cancelled, not abandoned.
+	_, resp := c.waitResponse(q)
+	assert.JSONEq(t, `"cancelled"`, string(field(t, resp.Result, "stopReason")))
+}
+
+func TestEndOfInputAnswersWhatWasAskedThenExitsZero(t *testing.T) {
+	eachFraming(t, func(t *testing.T, c *testClient) {
+		q := c.request("session/query", query("s1", "first words\n/tool Bash {}\nlast words"))
+		c.w.Close()
+
+		mine, resp := c.waitResponse(q)
+		require.Nil(t, resp.Error)
+		var res protocol.QueryResult
+		require.NoError(t, json.Unmarshal(resp.Result, &res))
+		assert.Equal(t, "end_turn", res.StopReason)
+		assert.Equal(t, "first words\nlast words", res.Text)
+		// Nobody can answer the permission request any more: it is denied.
+		result := lastOf(mine, "session/toolResult")
+		assert.Equal(t, "true", result.param(t, "isError"))
+		assert.Contains(t, result.param(t, "summary"), "client gone")
+		assert.Equal(t, 0, c.exitCode())
+	})
+}
+
+func TestBrokenFrameHeaderEndsTheConnectionAndClosesSessions(t *testing.T) {
+	gate := newGateBackend()
+	c := startTether(t, rpc.FramingLSP, withBackends("gate", gate))
+	c.request("session/query", query("s1", "anything"))
+	c.waitMethod("permission/request")
+	c.sendRaw("Content-Length: lots\r\n\r\n{}")
+	assert.Equal(t, 1, c.exitCode())
+	// Nobody can answer any more: the backend was told deny, and closed.
+	select {
+	case d := <-gate.decisions:
+		assert.False(t, d.Allow)
+	case <-time.After(guard):
+		t.Fatal("the backend never got a decision")
+	}
+	select {
+	case <-gate.closed:
+	default:
+		t.Fatal("the session's backend was not closed before exit")
+	}
+}
+
+func TestHandlerPanicIsAnInternalErrorAndTheServerStays(t *testing.T) {
+	// session/list cannot panic on its own; a broken backend can, through
+	// initialize's Available. panicBackend panics there.
+	c := startTether(t, rpc.FramingNDJSON, withBackends("mock", panicBackend{}, mockBackend()))
+	e := c.callError("initialize", nil)
+	assert.Equal(t, int64(rpc.CodeInternalError), e.Code)
+	assert.Contains(t, e.Message, "initialize")
+	var res protocol.QueryResult
+	c.call("session/query", query("s1", "still alive"), &res)
+	assert.Equal(t, "still alive", res.Text)
+}
+
+func TestNoGoroutineLeftAfterExit(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		c := startTether(t, rpc.FramingNDJSON)
+		c.call("session/query", query("a", "hello"), nil)
+		c.request("session/query", query("b", "/tool Bash {}"))
+		c.waitMethod("permission/request")
+		c.request("session/query", query("c", "/sleep 50\n/tokens 100"))
+		c.w.Close()
+		assert.Equal(t, 0, c.exitCode())
+		for range c.msgs {
+		}
+	}()
+	// Goroutines that have been told to end take a moment to be gone from
+	// the count; poll, yielding, until they are or the guard expires.
+	deadline := time.Now().Add(guard)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		t.Fatalf("%d goroutines left behind:\n%s", n-base, onlyTether(stacks))
+	}
+}
+
+// onlyTether keeps the goroutine dumps that mention Tether's packages.
+func onlyTether(stacks string) string {
+	var keep []string
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "tether-dev/tether") {
+			keep = append(keep, g)
+		}
+	}
+	return strings.Join(keep, "\n\n")
+}
