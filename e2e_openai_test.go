@@ -131,7 +131,7 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
 	assert.Equal(t, "Looking. It is package main.", res.Text)
 	assert.Equal(t, protocol.Usage{InputTokens: 41, OutputTokens: 10}, res.Usage)
-	assert.Equal(t, "Looking. It is package main.", tokens(t, append(before, after...)))
+	assert.Equal(t, "Looking. It is package main.", tokens(t, after), "the query's tokens make its text")
 	var summary string
 	for _, m := range after {
 		if m.Method == protocol.MethodToolResult {
@@ -157,21 +157,11 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("the second query never reached the server")
 	}
-	c.until(func(m message) bool { return m.Method == protocol.MethodToken })
+	c.waitMethod(protocol.MethodToken)
 	cid := c.request(protocol.MethodSessionCancel, map[string]any{"sessionId": "e2e"})
-	// The two answers may come in either order.
-	var cancelResp message
-	resp = message{}
-	for resp.ID == nil || cancelResp.ID == nil {
-		m := c.next()
-		switch {
-		case !m.isResponse():
-		case string(m.ID) == strconv.Itoa(id):
-			resp = m
-		case string(m.ID) == strconv.Itoa(cid):
-			cancelResp = m
-		}
-	}
+	// The two answers may come in either order; the harness finds each.
+	_, cancelResp := c.waitResponse(cid)
+	_, resp = c.waitResponse(id)
 	require.Nil(t, cancelResp.Error)
 	var cancelled protocol.CancelResult
 	require.NoError(t, json.Unmarshal(cancelResp.Result, &cancelled))
