@@ -157,7 +157,7 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("the second query never reached the server")
 	}
-	c.waitMethod(protocol.MethodToken)
+	c.waitQueryNote(protocol.MethodToken, id)
 	cid := c.request(protocol.MethodSessionCancel, map[string]any{"sessionId": "e2e"})
 	// The two answers may come in either order; the harness finds each.
 	_, cancelResp := c.waitResponse(cid)

@@ -271,6 +271,19 @@ func (c *testClient) waitMethod(method string) (before []message, m message) {
 	return c.log[:i], c.log[i]
 }
 
+// waitFor waits for the first message of the whole log that matches.
+func (c *testClient) waitFor(match func(message) bool) message {
+	c.t.Helper()
+	return c.log[c.find(0, match)]
+}
+
+// waitQueryNote waits for the first notification with method of query id.
+func (c *testClient) waitQueryNote(method string, id int) message {
+	c.t.Helper()
+	want := strconv.Itoa(id)
+	return c.waitFor(func(m message) bool { return m.Method == method && m.param(c.t, "queryId") == want })
+}
+
 // waitNullIDError waits for the next error response with id null.
 func (c *testClient) waitNullIDError() message {
 	c.t.Helper()
