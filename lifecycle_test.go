@@ -2,13 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
@@ -110,38 +109,14 @@ func TestHandlerPanicIsAnInternalErrorAndTheServerStays(t *testing.T) {
 }
 
 func TestNoGoroutineLeftAfterExit(t *testing.T) {
-	base := runtime.NumGoroutine()
-	func() {
-		c := startTether(t, rpc.FramingNDJSON)
-		c.call("session/query", query("a", "hello"), nil)
-		c.request("session/query", query("b", "/tool Bash {}"))
-		c.waitMethod("permission/request")
-		c.request("session/query", query("c", "/sleep 50\n/tokens 100"))
-		c.w.Close()
-		assert.Equal(t, 0, c.exitCode())
-		for range c.msgs {
-		}
-	}()
-	// Goroutines that have been told to end take a moment to be gone from
-	// the count; poll, yielding, until they are or the guard expires.
-	deadline := time.Now().Add(guard)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		runtime.Gosched()
-	}
-	if n := runtime.NumGoroutine(); n > base {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		t.Fatalf("%d goroutines left behind:\n%s", n-base, onlyTether(stacks))
-	}
-}
-
-// onlyTether keeps the goroutine dumps that mention Tether's packages.
-func onlyTether(stacks string) string {
-	var keep []string
-	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, "tether-dev/tether") {
-			keep = append(keep, g)
-		}
-	}
-	return strings.Join(keep, "\n\n")
+	ignore := goleak.IgnoreCurrent()
+	c := startTether(t, rpc.FramingNDJSON)
+	c.call("session/query", query("a", "hello"), nil)
+	c.request("session/query", query("b", "/tool Bash {}"))
+	c.waitMethod("permission/request")
+	c.request("session/query", query("c", "/sleep 50\n/tokens 100"))
+	c.w.Close()
+	assert.Equal(t, 0, c.exitCode())
+	c.drain()
+	goleak.VerifyNone(t, ignore)
 }
