@@ -17,8 +17,32 @@ H.guard = 15000
 vim.opt.runtimepath:prepend(root)
 vim.cmd('runtime plugin/tether.lua')
 
+-- TETHER_TRACE_LOG, if set, is where Tether logs every message it reads
+-- and writes, for assertions on what the plugin sent.
+local trace = os.getenv('TETHER_TRACE_LOG')
+local cmd = { bin, '--backend', 'mock' }
+if trace then
+  vim.list_extend(cmd, { '--trace', '--log-level', 'debug', '--log-file', trace })
+end
+
 H.tether = require('tether')
-H.tether.setup({ cmd = { bin, '--backend', 'mock' } })
+H.tether.setup({ cmd = cmd })
+
+-- sent returns the params of every request of method the plugin sent, in
+-- order, as Tether's trace log shows them.
+function H.sent(method)
+  assert(trace, 'TETHER_TRACE_LOG is not set')
+  local f = assert(io.open(trace))
+  local all = {}
+  for line in f:lines() do
+    local params = line:match('%-%-> request #%d+: ' .. vim.pesc(method) .. ': (.-)\\n"')
+    if params then
+      table.insert(all, vim.json.decode((params:gsub('\\"', '"'))))
+    end
+  end
+  f:close()
+  return all
+end
 
 -- Messages the plugin shows, kept for the assertions instead of printed.
 H.notes = {}
