@@ -29,6 +29,11 @@ import (
 var version = "dev"
 
 func main() {
+	// "tether ask" runs one query for a shell (ask.go); anything else is
+	// the server's command line.
+	if len(os.Args) > 1 && os.Args[1] == "ask" {
+		os.Exit(ask(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
