@@ -49,7 +49,7 @@ func TestNeovimPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, script := range []string{"stream", "permission", "cancel", "leave"} {
+	for _, script := range []string{"stream", "permission", "cancel", "crash", "leave"} {
 		t.Run(script, func(t *testing.T) {
 			runNvimScript(t, nvim, bin, root, script)
 		})

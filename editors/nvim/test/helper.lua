@@ -51,10 +51,11 @@ vim.notify = function(msg, level)
   io.stderr:write('notify: ', tostring(msg), '\n')
 end
 
-local t0 = vim.loop.hrtime()
+local uv = vim.uv or vim.loop
+local t0 = uv.hrtime()
 
 function H.ms()
-  return (vim.loop.hrtime() - t0) / 1e6
+  return (uv.hrtime() - t0) / 1e6
 end
 
 function H.log(...)

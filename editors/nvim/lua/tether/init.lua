@@ -71,8 +71,8 @@ local function get_buf()
   end
   local buf = vim.api.nvim_create_buf(false, true)
   pcall(vim.api.nvim_buf_set_name, buf, 'tether://' .. session_id())
-  vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
-  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  vim.bo[buf].filetype = 'markdown'
+  vim.bo[buf].modifiable = false
   state.buf = buf
   state.fresh = true
   return buf
@@ -101,9 +101,9 @@ end
 -- showing it at its end.
 local function edit(fn)
   local buf = get_buf()
-  vim.api.nvim_buf_set_option(buf, 'modifiable', true)
+  vim.bo[buf].modifiable = true
   fn(buf)
-  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  vim.bo[buf].modifiable = false
   local last = vim.api.nvim_buf_line_count(buf)
   for _, win in ipairs(vim.fn.win_findbuf(buf)) do
     vim.api.nvim_win_set_cursor(win, { last, 0 })
