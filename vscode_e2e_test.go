@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,35 +62,34 @@ func TestVSCodeClient(t *testing.T) {
 	built := time.Since(start)
 
 	// The sources, laid out as tsc and node will find them: src/tether.ts,
-	// src/test/tether.test.ts, src/example.ts (the README's first ts block),
-	// and node_modules → testdeps/node_modules.
+	// src/test/tether.test.ts, src/exampleN.ts (the README examples), and
+	// node_modules → testdeps/node_modules.
 	src := filepath.Join(tmp, "src")
 	vscodeCopy(t, filepath.Join("editors", "vscode", "tether.ts"), filepath.Join(src, "tether.ts"))
 	vscodeCopy(t, filepath.Join("editors", "vscode", "test", "tether.test.ts"), filepath.Join(src, "test", "tether.test.ts"))
-	readme, err := os.ReadFile(filepath.Join("editors", "vscode", "README.md"))
-	if err != nil {
-		t.Fatal(err)
+	examples := vscodeExamples(t)
+	sources := []string{filepath.Join("src", "tether.ts"), filepath.Join("src", "test", "tether.test.ts")}
+	var compiledExamples []string
+	for i, ex := range examples {
+		name := fmt.Sprintf("example%d", i+1)
+		vscodeWrite(t, filepath.Join(src, name+".ts"), ex)
+		sources = append(sources, filepath.Join("src", name+".ts"))
+		compiledExamples = append(compiledExamples, filepath.Join(tmp, "out", name+".js"))
 	}
-	example := regexp.MustCompile("(?s)```ts\n(.*?)```").FindSubmatch(readme)
-	if example == nil {
-		t.Fatal("editors/vscode/README.md has no ```ts example")
-	}
-	vscodeWrite(t, filepath.Join(src, "example.ts"), example[1])
 	if err := os.Symlink(nodeModules, filepath.Join(tmp, "node_modules")); err != nil {
 		t.Fatal(err)
 	}
 
 	start = time.Now()
-	run("tsc", tmp, nil, node, tsc, "--strict", "--noUnusedLocals", "--target", "es2022",
+	run("tsc", tmp, nil, node, append([]string{tsc, "--strict", "--noUnusedLocals", "--target", "es2022",
 		"--module", "node16", "--moduleResolution", "node16", "--types", "node",
-		"--rootDir", "src", "--outDir", "out",
-		filepath.Join("src", "tether.ts"), filepath.Join("src", "test", "tether.test.ts"), filepath.Join("src", "example.ts"))
+		"--rootDir", "src", "--outDir", "out"}, sources...)...)
 	compiled := time.Since(start)
 
 	start = time.Now()
 	out := run("node --test", tmp, []string{
 		"TETHER_BIN=" + bin,
-		"TETHER_README_EXAMPLE=" + filepath.Join(tmp, "out", "example.js"),
+		"TETHER_README_EXAMPLES=" + strings.Join(compiledExamples, string(os.PathListSeparator)),
 		"NODE_PATH=" + nodeModules,
 	}, node, "--test", "--test-reporter=tap", filepath.Join("out", "test", "tether.test.js"))
 	ran := time.Since(start)
@@ -106,6 +107,49 @@ func TestVSCodeClient(t *testing.T) {
 	if testing.Verbose() {
 		t.Log(strings.TrimSpace(out))
 	}
+}
+
+// vscodeExamples returns the TypeScript examples the docs promise work as
+// written: the first ```ts block of editors/vscode/README.md, and the one of
+// the "Use it from VS Code" section of README.md (or of its draft in
+// .parts/, while there is one), each once.
+func vscodeExamples(t *testing.T) [][]byte {
+	t.Helper()
+	block := regexp.MustCompile("(?s)```ts\n(.*?)```")
+	first := func(path, section string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		if section != "" {
+			i := bytes.Index(b, []byte(section))
+			if i < 0 {
+				return nil
+			}
+			b = b[i+len(section):]
+			if j := bytes.Index(b, []byte("\n## ")); j >= 0 {
+				b = b[:j]
+			}
+		}
+		if m := block.FindSubmatch(b); m != nil {
+			return m[1]
+		}
+		return nil
+	}
+	own := first(filepath.Join("editors", "vscode", "README.md"), "")
+	if own == nil {
+		t.Fatal("editors/vscode/README.md has no ```ts example")
+	}
+	examples := [][]byte{own}
+	for _, ex := range [][]byte{
+		first("README.md", "## Use it from VS Code"),
+		first(filepath.Join(".parts", "readme-vscode.md"), "## Use it from VS Code"),
+	} {
+		if ex != nil && !slices.ContainsFunc(examples, func(e []byte) bool { return bytes.Equal(e, ex) }) {
+			examples = append(examples, ex)
+		}
+	}
+	return examples
 }
 
 // vscodeMissing skips the test when what it needs is not installed, and

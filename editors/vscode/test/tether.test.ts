@@ -323,16 +323,24 @@ test('start fails cleanly when the binary does not exist', { timeout }, async ()
 	await assert.rejects(Tether.start(path.join(path.dirname(bin), 'no-such-tether')), /ENOENT/);
 });
 
-test('the README example runs as written', { timeout, skip: !process.env.TETHER_README_EXAMPLE }, async () => {
-	const example = process.env.TETHER_README_EXAMPLE!;
-	const child = spawn(process.execPath, [example], {
-		env: { ...process.env, PATH: path.dirname(bin) + path.delimiter + process.env.PATH },
-		stdio: ['ignore', 'pipe', 'pipe'],
-	});
-	let out = '';
-	child.stdout.setEncoding('utf8').on('data', c => { out += c; });
-	child.stderr.setEncoding('utf8').on('data', c => { out += c; });
-	const code = await new Promise<number | null>(resolve => child.on('close', resolve));
-	assert.equal(code, 0, out);
-	assert.match(out, /^hello brave world\n\[end_turn\]\ntether exited with 0\n$/);
+// The docs' examples (compiled by vscode_e2e_test.go from editors/vscode/README.md
+// and README.md), run as a reader would: `tether` found on the PATH.
+const examples = (process.env.TETHER_README_EXAMPLES ?? '').split(path.delimiter).filter(Boolean);
+test('the README examples are given', () => {
+	assert.ok(examples.length > 0, 'set TETHER_README_EXAMPLES (vscode_e2e_test.go does)');
 });
+for (const example of examples) {
+	test(`the README example runs as written: ${path.basename(example)}`, { timeout }, async () => {
+		const child = spawn(process.execPath, [example], {
+			env: { ...process.env, PATH: path.dirname(bin) + path.delimiter + process.env.PATH },
+			stdio: ['ignore', 'pipe', 'pipe'],
+		});
+		let out = '';
+		child.stdout.setEncoding('utf8').on('data', c => { out += c; });
+		child.stderr.setEncoding('utf8').on('data', c => { out += c; });
+		const code = await new Promise<number | null>(resolve => child.on('close', resolve));
+		assert.equal(code, 0, out);
+		assert.match(out, /hello brave world/);
+		assert.match(out, /tether exited with 0/);
+	});
+}
