@@ -32,9 +32,6 @@ func TestNeovimPlugin(t *testing.T) {
 		}
 		t.Skip("nvim not found: install Neovim (apt-get install neovim) to run the Neovim plugin's end-to-end tests")
 	}
-	if testing.Short() {
-		t.Skip("builds the binary and runs Neovim; skipped with -short")
-	}
 
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tether")
