@@ -225,7 +225,7 @@ local function on_notification(method, p)
   if method == 'session/token' then
     put_text(p.text)
   elseif method == 'session/toolResult' then
-    put_line((p.isError and '[tool error] ' or '[tool] ') .. p.summary)
+    put_line((p.isError and '[tool error] ' or '[tool] ') .. tostring(val(p.summary) or p.toolName))
   end
 end
 
