@@ -122,6 +122,17 @@ test('a streamed query: tokens before the result, concatenating to its text', { 
 	await stop(t);
 });
 
+test('queries queued in one session each get their own notifications', { timeout }, async () => {
+	const t = await start();
+	const got: string[][] = [[], [], []];
+	const qs = ['first\n/tokens 3', 'second one', 'third'].map((prompt, i) =>
+		t.query({ sessionId: 'queue', prompt }, { onToken: p => got[i].push(p.text) }));
+	const rs = await Promise.all(qs);
+	assert.deepEqual(got, [['first', '\ntok1', ' tok2', ' tok3'], ['second', ' one'], ['third']]);
+	assert.deepEqual(rs.map(r => r.text), got.map(g => g.join('')));
+	await stop(t);
+});
+
 test('a failed turn rejects with -32012 and the session goes on', { timeout }, async () => {
 	const t = await start();
 	await assert.rejects(t.query({ sessionId: 'f', prompt: '/fail the model exploded' }), (e: unknown) => {
