@@ -241,6 +241,9 @@ export class Tether {
 			child.stderr!.setEncoding('utf8').on('data', options.onStderr);
 		}
 		this.exited = new Promise(resolve => child.once('close', (code, signal) => {
+			// Nobody is left to answer: close the prompts still open.
+			this.permissions.forEach(cts => cts.cancel());
+			this.permissions.clear();
 			this.connection.dispose();
 			resolve({ code, signal });
 		}));

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import {
+	CancellationToken,
 	CancellationTokenSource,
 	PermissionDecision,
 	PermissionRequestParams,
@@ -328,6 +329,20 @@ test('dispose: shutdown and exit, exit code 0, process gone, even with a query r
 	// The running query was answered (shutdown cancels it) before the exit.
 	assert.equal((await q).stopReason, 'cancelled');
 	await assert.rejects(t.query({ sessionId: 'd', prompt: 'late' }));
+});
+
+test('a process that dies closes the permission prompts still open', { timeout }, async () => {
+	const asked = deferred<CancellationToken>();
+	const t = await start({ onPermission: (_req, token) => { asked.resolve(token); return new Promise(() => {}); } });
+	const q = t.query({ sessionId: 'k', prompt: '/tool Bash {"command":"make"}' });
+	const token = await asked.promise;
+	const closed = deferred();
+	token.onCancellationRequested(() => closed.resolve());
+	t.child.kill('SIGKILL');
+	await closed.promise;
+	await assert.rejects(q);
+	assert.deepEqual(await t.exited, { code: null, signal: 'SIGKILL' });
+	assert.equal(await t.dispose(), null);
 });
 
 test('start fails cleanly when the binary does not exist', { timeout }, async () => {
