@@ -34,6 +34,7 @@ type askOutput struct {
 
 	mu       sync.Mutex
 	midLine  bool  // text was written that did not end with a newline
+	asking   bool  // a question is on screen, its line not ended yet
 	wroteAny bool  // any text was written
 	err      error // the first failed write to stdout
 }
@@ -82,6 +83,9 @@ func (o *askOutput) event(ev client.Event) {
 			tag = "[tool failed]"
 		}
 		o.line(tag + " " + ev.ToolResult.Summary)
+	case ev.Status != nil && ev.Status.Status == protocol.StatusWaitingPermission:
+		// The permission line or question says it, and a status line
+		// could land in the middle of the question.
 	case ev.Status != nil:
 		s := "[status] " + ev.Status.Status
 		if ev.Status.Detail != "" {
@@ -119,9 +123,9 @@ func (o *askOutput) lineLocked(s string) {
 	if o.json && !strings.HasPrefix(s, "[permission]") && !strings.HasPrefix(s, "[interrupted") {
 		return
 	}
-	if o.midLine && o.sameScreen {
+	if (o.midLine && o.sameScreen) || o.asking {
 		fmt.Fprintln(o.stderr)
-		o.midLine = false
+		o.midLine, o.asking = false, false
 	}
 	fmt.Fprintln(o.stderr, s)
 }
@@ -204,4 +208,13 @@ func (o *askOutput) prompt(s string) {
 		o.midLine = false
 	}
 	fmt.Fprint(o.stderr, s)
+	o.asking = true
+}
+
+// answered says the user ended the question's line (the terminal echoed
+// their Enter).
+func (o *askOutput) answered() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.asking = false
 }

@@ -33,11 +33,9 @@ func (p *terminalPrompt) ask(ctx context.Context, tool, input string) client.Dec
 		p.out.prompt(fmt.Sprintf("Allow %s %s? [y]es / [n]o / [a]lways: ", tool, input))
 		answer, err := p.readLine(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				p.out.line("") // end the prompt's line
-			}
 			return client.Decision{Reason: "the user did not answer"}
 		}
+		p.out.answered()
 		switch strings.ToLower(strings.TrimSpace(answer)) {
 		case "y", "yes":
 			return client.Decision{Allow: true}
