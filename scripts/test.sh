@@ -11,7 +11,7 @@ if [ -f testdeps/package-lock.json ]; then
 fi
 
 # Debian packages the end-to-end tests drive, when we may install them.
-apt_packages=(neovim)
+apt_packages=(neovim tmux)
 if [ "${#apt_packages[@]}" -gt 0 ] && [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// askTmux is tether ask running on a terminal: the one pane of a tmux
+// server of its own (its own socket), which the test reads with
+// capture-pane and types into with send-keys.
+type askTmux struct {
+	t        *testing.T
+	tmux     string
+	sock     string
+	exitFile string // where the helper writes its exit code
+}
+
+// startAskInTmux runs tether ask with args in a fresh tmux server. The
+// pane stays after ask exits (remain-on-exit), so its last screen and exit
+// status can be read. Cleanup kills the server.
+func startAskInTmux(t *testing.T, mark string, args ...string) *askTmux {
+	t.Helper()
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux not found, and CI is set: the interactive tether ask tests must run in CI " +
+				"(scripts/test.sh installs the Debian package tmux when run as root)")
+		}
+		t.Skip("tmux not found: install it (apt-get install tmux) to test tether ask on a terminal")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "tmux.conf")
+	require.NoError(t, os.WriteFile(conf, []byte("set -g remain-on-exit on\nset -g history-limit 10000\n"), 0o644))
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	a := &askTmux{t: t, tmux: tmux, sock: filepath.Join(dir, "s"), exitFile: filepath.Join(dir, "exit")}
+	argv, env := askCommand(mark, args...)
+	env = append(env, askExitFileEnv+"="+a.exitFile)
+	cmd := []string{"-f", conf, "new-session", "-d", "-s", "ask", "-x", "200", "-y", "50", "-c", wd}
+	for _, e := range env {
+		cmd = append(cmd, "-e", e)
+	}
+	a.run(append(cmd, argv...)...)
+	t.Cleanup(func() {
+		_ = exec.Command(a.tmux, "-S", a.sock, "kill-server").Run()
+	})
+	return a
+}
+
+// run runs a tmux command against this server and returns its output.
+func (a *askTmux) run(args ...string) string {
+	a.t.Helper()
+	out, err := exec.Command(a.tmux, append([]string{"-S", a.sock}, args...)...).CombinedOutput()
+	require.NoError(a.t, err, "tmux %q: %s", args, out)
+	return string(out)
+}
+
+// screen is everything the pane has shown, its scrollback included, with
+// wrapped lines joined.
+func (a *askTmux) screen() string {
+	return a.run("capture-pane", "-p", "-J", "-S", "-", "-t", "ask")
+}
+
+// waitFor polls the screen until cond holds, for at most guard: tmux has
+// no way to say when a pane has changed, and a bounded poll is the
+// simplest correct wait.
+func (a *askTmux) waitFor(what string, cond func(screen string) bool) string {
+	a.t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(guard)
+	for {
+		s := a.screen()
+		if cond(s) {
+			return s
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			a.t.Fatalf("the terminal never showed %s; it shows:\n%s", what, s)
+		}
+	}
+}
+
+// waitExit waits for tether ask to return, and then for the screen to
+// show last, its final words (tmux reads the terminal on its own time). It
+// returns the exit code and the screen. The code comes from the file the
+// helper writes (askExitFileEnv): tmux was seen leaving an exited pane's
+// process unreaped, and its pane not dead, for seconds.
+func (a *askTmux) waitExit(last string) (int, string) {
+	a.t.Helper()
+	var code int
+	a.waitFor("tether ask exiting", func(string) bool {
+		b, err := os.ReadFile(a.exitFile)
+		if err != nil {
+			return false
+		}
+		code, err = strconv.Atoi(string(b))
+		return err == nil
+	})
+	s := a.waitFor(strconv.Quote(last), func(s string) bool { return strings.Contains(s, last) })
+	return code, s
+}
+
+// keys types keys into the pane, as tmux's send-keys names them.
+func (a *askTmux) keys(keys ...string) {
+	a.run(append([]string{"send-keys", "-t", "ask"}, keys...)...)
+}
+
+func TestAskAsksOnTheTerminal(t *testing.T) {
+	mark := newAskMark(t)
+	a := startAskInTmux(t, mark, "--backend", "mock", strings.Join([]string{
+		"Before.",
+		`/tool Bash {"command":"ls"}`,
+		`/tool Edit {"file":"a.go"}`,
+		`/tool Write {"file":"b.go"}`,
+		`/tool Write {"file":"c.go"}`,
+		"After.",
+	}, "\n"))
+	asked := func(n int) func(string) bool {
+		return func(s string) bool { return strings.Count(s, "? [y]es / [n]o / [a]lways: ") == n }
+	}
+	a.waitFor("the question about Bash", asked(1))
+	a.keys("y", "Enter")
+	s := a.waitFor("the question about Edit", asked(2))
+	assert.Contains(t, s, `Allow Bash {"command":"ls"}?`)
+	a.keys("n", "Enter")
+	a.waitFor("the question about Write", asked(3))
+	a.keys("a", "Enter")
+	code, s := a.waitExit("[status] idle")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askOK, code)
+	assert.Equal(t, 3, strings.Count(s, "? [y]es / [n]o / [a]lways: "), "always: the second Write was not asked about")
+	assert.Contains(t, s, `Allow Edit {"file":"a.go"}?`)
+	assert.Contains(t, s, "[tool done] Bash ran (mock result)")
+	assert.Contains(t, s, "[tool failed] Edit denied: the user said no")
+	assert.Equal(t, 2, strings.Count(s, "[tool done] Write ran (mock result)"))
+	assert.Contains(t, s, "Before.")
+	assert.Contains(t, s, "After.")
+	assert.Empty(t, askLeftovers(mark))
+}
+
+func TestAskCtrlCWhileAskingOnTheTerminal(t *testing.T) {
+	mark := newAskMark(t)
+	a := startAskInTmux(t, mark, "--backend", "mock", "Let me see.\n/tool Bash {\"command\":\"rm -rf build\"}\nnever said")
+	a.waitFor("the question", func(s string) bool { return strings.Contains(s, "[a]lways: ") })
+	a.keys("C-c")
+	code, s := a.waitExit("tether: cancelled: interrupted")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askInterrupted, code, "the prompt was woken, the query cancelled")
+	assert.Contains(t, s, "tether: cancelled: interrupted")
+	assert.Contains(t, s, "[permission] request withdrawn: cancelled")
+	assert.NotContains(t, s, "never said")
+	assert.Empty(t, askLeftovers(mark))
+}
