@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"testing"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/rpc"
+)
+
+// BenchmarkTokenPath measures the token path end to end: the mock backend
+// streams tokens through the session actor, the notifier and the framing,
+// and a client reads the framed bytes off the pipe. It reports tokens per
+// second and allocations per token (every allocation of the process while
+// the tokens flow, divided by their number).
+func BenchmarkTokenPath(b *testing.B) {
+	for _, f := range []struct {
+		name    string
+		framing rpc.Framing
+	}{{"ndjson", rpc.FramingNDJSON}, {"lsp", rpc.FramingLSP}} {
+		b.Run(f.name, func(b *testing.B) { benchmarkTokenPath(b, f.framing) })
+	}
+}
+
+func benchmarkTokenPath(b *testing.B, framing rpc.Framing) {
+	const perQuery = 10_000
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	cfg := config{framing: framing, backend: mock.Name, shutdownTimeout: guard, log: slog.New(slog.DiscardHandler)}
+	done := make(chan int, 1)
+	go func() {
+		done <- serve(inR, outW, []backends.Backend{mock.Backend{}}, cfg)
+		outW.Close()
+	}()
+	defer func() {
+		inW.Close()
+		io.Copy(io.Discard, outR)
+		<-done
+	}()
+	out := bufio.NewReaderSize(outR, 1<<20)
+	c := &testClient{t: b, framing: framing, w: inW}
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n := 0
+	for b.Loop() {
+		n++
+		c.sendRaw(c.frame(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/query","params":{"sessionId":"bench","prompt":"/tokens %d"}}`, n, perQuery)))
+		want := fmt.Appendf(nil, `{"id":%d,`, n)
+		for {
+			body, err := readFrame(out, framing)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.HasPrefix(body, want) {
+				break
+			}
+		}
+	}
+	runtime.ReadMemStats(&after)
+	tokens := float64(n * perQuery)
+	b.ReportMetric(tokens/b.Elapsed().Seconds(), "tokens/s")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/tokens, "allocs/token")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/tokens, "B/token")
+}
