@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/protocol"
@@ -205,4 +206,11 @@ func TestAskCwdIsMadeAbsolute(t *testing.T) {
 func askLastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+func TestAskLeavesNoGoroutine(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	code, _, _ := askRun(t, "", "--backend", "mock", "--allow", "Bash", "a\n/tool Bash {}\n/calltool x {}\n/sleep 5\nb")
+	require.Equal(t, askOK, code)
+	goleak.VerifyNone(t, ignore)
 }
