@@ -26,21 +26,9 @@ const nvimTimeout = 90 * time.Second
 func TestNeovimPlugin(t *testing.T) {
 	nvim, err := exec.LookPath("nvim")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nvim not found, and CI is set: the Neovim plugin must be tested in CI " +
-				"(scripts/test.sh installs the Debian package neovim when run as root)")
-		}
-		t.Skip("nvim not found: install Neovim (apt-get install neovim) to run the Neovim plugin's end-to-end tests")
+		missingInCI(t, "nvim not found: install Neovim (apt-get install neovim; scripts/test.sh does when run as root) to run the Neovim plugin's end-to-end tests")
 	}
-
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tether")
-	start := time.Now()
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built %s in %v", bin, time.Since(start).Round(time.Millisecond))
+	bin := tetherBinary(t)
 
 	root, err := filepath.Abs(filepath.Join("editors", "nvim"))
 	if err != nil {

@@ -57,8 +57,7 @@ func TestVSCodeClient(t *testing.T) {
 	}
 
 	start := time.Now()
-	bin := filepath.Join(tmp, "bin", "tether")
-	run("go build", ".", nil, "go", "build", "-o", bin, ".")
+	bin := tetherBinary(t)
 	built := time.Since(start)
 
 	// The sources, laid out as tsc and node will find them: src/tether.ts,
@@ -156,11 +155,7 @@ func vscodeExamples(t *testing.T) [][]byte {
 // fails it under CI, where scripts/test.sh installs everything.
 func vscodeMissing(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf("vscode-jsonrpc end-to-end test: "+format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	missingInCI(t, fmt.Sprintf("vscode-jsonrpc end-to-end test: "+format, args...))
 }
 
 func vscodeCopy(t *testing.T, from, to string) {
