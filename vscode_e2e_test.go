@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,8 +109,7 @@ func TestVSCodeClient(t *testing.T) {
 
 // vscodeExamples returns the TypeScript examples the docs promise work as
 // written: the first ```ts block of editors/vscode/README.md, and the one of
-// the "Use it from VS Code" section of README.md (or of its draft in
-// .parts/, while there is one), each once.
+// the "Use it from VS Code" section of README.md, each once.
 func vscodeExamples(t *testing.T) [][]byte {
 	t.Helper()
 	block := regexp.MustCompile("(?s)```ts\n(.*?)```")
@@ -140,13 +138,12 @@ func vscodeExamples(t *testing.T) [][]byte {
 		t.Fatal("editors/vscode/README.md has no ```ts example")
 	}
 	examples := [][]byte{own}
-	for _, ex := range [][]byte{
-		first("README.md", "## Use it from VS Code"),
-		first(filepath.Join(".parts", "readme-vscode.md"), "## Use it from VS Code"),
-	} {
-		if ex != nil && !slices.ContainsFunc(examples, func(e []byte) bool { return bytes.Equal(e, ex) }) {
-			examples = append(examples, ex)
-		}
+	readme := first("README.md", "## Use it from VS Code")
+	if readme == nil {
+		t.Fatal(`README.md's "Use it from VS Code" section has no ` + "```ts example")
+	}
+	if !bytes.Equal(readme, own) {
+		examples = append(examples, readme)
 	}
 	return examples
 }
