@@ -22,6 +22,7 @@ import (
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/backends/openai"
 	"github.com/tether-dev/tether/client"
+	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 )
@@ -148,11 +149,13 @@ func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	clientIn, srvOut := io.Pipe()
 	served := make(chan int, 1)
 	go func() {
-		code := serve(srvIn, srvOut, all, config{
-			framing:         rpc.FramingAuto,
-			backend:         def,
-			shutdownTimeout: 30 * time.Second,
-			log:             log,
+		code := handlers.Serve(context.Background(), srvIn, srvOut, handlers.Config{
+			Backends:        all,
+			DefaultBackend:  def,
+			Version:         version,
+			Framing:         rpc.FramingAuto,
+			ShutdownTimeout: 30 * time.Second,
+			Log:             log,
 		})
 		srvOut.Close()
 		served <- code

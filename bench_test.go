@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -32,10 +34,13 @@ func benchmarkTokenPath(b *testing.B, framing rpc.Framing) {
 	const perQuery = 10_000
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	cfg := config{framing: framing, backend: mock.Name, shutdownTimeout: guard, log: slog.New(slog.DiscardHandler)}
+	cfg := handlers.Config{
+		Backends: []backends.Backend{mock.Backend{}}, DefaultBackend: mock.Name,
+		Framing: framing, ShutdownTimeout: guard, Log: slog.New(slog.DiscardHandler),
+	}
 	done := make(chan int, 1)
 	go func() {
-		done <- serve(inR, outW, []backends.Backend{mock.Backend{}}, cfg)
+		done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
 	defer func() {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -71,16 +73,11 @@ type testClient struct {
 	mu      sync.Mutex // guards w
 }
 
-type harnessOption func(*config, *[]backends.Backend)
+type harnessOption func(*handlers.Config)
 
 // withBackends replaces the backends Tether runs with.
 func withBackends(def string, bs ...backends.Backend) harnessOption {
-	return func(c *config, all *[]backends.Backend) { *all, c.backend = bs, def }
-}
-
-// withFraming forces the framing Tether speaks.
-func withFraming(f rpc.Framing) harnessOption {
-	return func(c *config, _ *[]backends.Backend) { c.framing = f }
+	return func(c *handlers.Config) { c.Backends, c.DefaultBackend = bs, def }
 }
 
 // startTether runs Tether in-process on pipes and returns a client speaking
@@ -89,19 +86,20 @@ func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *test
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	cfg := config{
-		framing:         rpc.FramingAuto,
-		backend:         mock.Name,
-		shutdownTimeout: guard,
-		log:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	cfg := handlers.Config{
+		Backends:        []backends.Backend{mock.Backend{}},
+		DefaultBackend:  mock.Name,
+		Version:         "test",
+		Framing:         rpc.FramingAuto,
+		ShutdownTimeout: guard,
+		Log:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	all := []backends.Backend{mock.Backend{}}
 	for _, o := range opts {
-		o(&cfg, &all)
+		o(&cfg)
 	}
 	c := &testClient{t: t, framing: framing, w: inW, msgs: make(chan message, 1<<16), done: make(chan int, 1)}
 	go func() {
-		c.done <- serve(inR, outW, all, cfg)
+		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
 	go c.read(bufio.NewReader(outR))

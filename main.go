@@ -20,9 +20,7 @@ import (
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/backends/openai"
 	"github.com/tether-dev/tether/handlers"
-	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
-	"github.com/tether-dev/tether/sessions"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,16 +33,6 @@ func main() {
 		os.Exit(ask(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-// config is what the flags decide.
-type config struct {
-	framing         rpc.Framing
-	backend         string
-	trace           bool
-	shutdownTimeout time.Duration
-	log             *slog.Logger
-	stop            <-chan os.Signal // SIGINT, SIGTERM
 }
 
 // run parses args and serves on stdin/stdout until the client exits; it
@@ -85,39 +73,35 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 		defer f.Close()
 		logOut = f
 	}
-	cfg := config{
-		backend:         *backend,
-		trace:           *trace,
-		shutdownTimeout: *shutdownTimeout,
-		log:             slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
+	cfg := handlers.Config{
+		Version:         version,
+		Trace:           *trace,
+		ShutdownTimeout: *shutdownTimeout,
+		Log:             slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
 	}
 	var err error
-	if cfg.framing, err = rpc.ParseFraming(*framing); err != nil {
+	if cfg.Framing, err = rpc.ParseFraming(*framing); err != nil {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
 	}
 	// The order is the order initialize lists them in.
-	all := []backends.Backend{
-		claude.New(*claudeCfg, cfg.log),
-		openai.New(*openaiCfg, cfg.log),
+	cfg.Backends = []backends.Backend{
+		claude.New(*claudeCfg, cfg.Log),
+		openai.New(*openaiCfg, cfg.Log),
 		mock.Backend{},
 	}
-	def, err := defaultBackend(all, cfg.backend)
-	if err != nil {
+	if cfg.DefaultBackend, err = defaultBackend(cfg.Backends, *backend); err != nil {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
 	}
-	cfg.backend = def
 
 	// A write to a closed stdout must fail with EPIPE, not kill Tether
 	// before it has stopped its backends: being notified of SIGPIPE is
 	// what tells the runtime so (os/signal).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(stop)
-	cfg.stop = stop
-	return serve(stdin, stdout, all, cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return handlers.Serve(ctx, stdin, stdout, cfg)
 }
 
 // defaultBackend is the backend queries use when they name none: the one
@@ -141,70 +125,4 @@ func defaultBackend(all []backends.Backend, asked string) (string, error) {
 		}
 	}
 	return mock.Name, nil
-}
-
-// serve runs Tether on one connection and returns the exit code: 0 after a
-// shutdown request or end of input, 1 for exit without shutdown or a broken
-// stream. Every session is closed before it returns.
-func serve(in io.ReadCloser, out io.Writer, all []backends.Backend, cfg config) int {
-	log := cfg.log
-	srv := rpc.NewServer(log)
-	reg := sessions.NewRegistry(sessions.Config{
-		Backends:       all,
-		DefaultBackend: cfg.backend,
-		Client:         srv,
-		Log:            log,
-	})
-	h := handlers.New(reg, protocol.ServerInfo{Name: "tether", Version: version}, cfg.shutdownTimeout, log)
-	h.Register(srv)
-	stream := rpc.NewStream(in, out, in, cfg.framing, log)
-	srv.Start(stream, cfg.trace)
-	log.Info("serving", "default_backend", cfg.backend)
-
-	// gone ends when nobody is there to answer any more: a write failed,
-	// the connection broke, or a signal asked Tether to stop.
-	gone, stop := context.WithCancel(context.Background())
-	defer stop()
-	code := 0
-	select {
-	case <-h.Exit():
-		if !h.ShutDown() {
-			code = 1
-		}
-	case <-stream.InputEnded():
-		// A shell pipe ends its input right after its requests: answer
-		// them, then go.
-		log.Info("input ended; finishing the queries in flight")
-		go func() {
-			select {
-			case <-stream.WriteFailed():
-			case <-srv.Done():
-			case <-cfg.stop:
-			case <-gone.Done():
-			}
-			stop()
-		}()
-		if err := reg.Drain(gone); err != nil {
-			log.Warn("client gone before its queries ended", "err", err)
-		}
-	case <-stream.WriteFailed():
-		log.Warn("client stopped reading")
-		code = 1
-	case <-srv.Done():
-		log.Error("connection broken")
-		code = 1
-	case <-cfg.stop:
-		log.Info("stopped by signal")
-		code = 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-	defer cancel()
-	if err := reg.Shutdown(ctx); err != nil {
-		log.Error("closing sessions", "err", err)
-		code = 1
-	}
-	h.Wait()
-	srv.Close()
-	log.Info("exit", "code", code)
-	return code
 }

@@ -19,9 +19,7 @@ import (
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/handlers"
-	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
-	"github.com/tether-dev/tether/sessions"
 )
 
 // guard bounds every wait of a test, so that a bug fails the test naming
@@ -60,41 +58,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startInProcess runs a Tether in-process on the mock backend, wired as
-// main.serve wires it (that function is in package main, which a test of
-// this package cannot import), and returns a Client connected to it over
-// pipes. Cleanup closes the client, then waits for the server to end.
+// startInProcess runs a Tether in-process on the mock backend, served by
+// handlers.Serve as the binary serves, and returns a Client connected to it
+// over pipes. Cleanup closes the client, then waits for the server to end.
 func startInProcess(t testing.TB, opts client.Options) *client.Client {
 	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := rpc.NewServer(log)
-	reg := sessions.NewRegistry(sessions.Config{
-		Backends:       []backends.Backend{mock.Backend{}},
-		DefaultBackend: mock.Name,
-		Client:         srv,
-		Log:            log,
-	})
-	h := handlers.New(reg, protocol.ServerInfo{Name: "tether", Version: "test"}, guard, log)
-	h.Register(srv)
-	stream := rpc.NewStream(inR, outW, inR, rpc.FramingAuto, log)
-	srv.Start(stream, false)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		select {
-		case <-h.Exit():
-		case <-stream.InputEnded():
-		case <-srv.Done():
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		if err := reg.Shutdown(ctx); err != nil {
-			t.Errorf("closing sessions: %v", err)
-		}
-		h.Wait()
-		srv.Close()
+		handlers.Serve(context.Background(), inR, outW, handlers.Config{
+			Backends:        []backends.Backend{mock.Backend{}},
+			DefaultBackend:  mock.Name,
+			Version:         "test",
+			Framing:         rpc.FramingAuto,
+			ShutdownTimeout: guard,
+			Log:             log,
+		})
 		outW.Close()
 	}()
 	if opts.Log == nil {

@@ -3,6 +3,10 @@
 // the work on and returns, because it runs on jsonrpc2's read loop. Replies
 // that must wait (a query's turn, a cleanup, shutdown) are sent by whoever
 // finishes the work.
+//
+// Serve wires the transport, the registry and the handlers together and
+// runs one connection to its end: the binary, `tether ask` and the tests
+// all serve through it.
 package handlers
 
 import (
