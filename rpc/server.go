@@ -51,7 +51,9 @@ type Handler func(ctx context.Context, req *Request)
 // end for sessions: it implements sessions.Client.
 //
 // Goroutines: jsonrpc2's read loop, started by Start and ended by Close or
-// the peer; Done is closed once it has ended. Handlers run on that loop.
+// the peer; Done is closed once it has ended. Handlers run on that loop. A
+// watcher, also started by Start, cancels the requests in flight when the
+// connection ends; Close waits for it.
 type Server struct {
 	log     *slog.Logger
 	methods map[string]Handler
@@ -61,6 +63,7 @@ type Server struct {
 	// handler: jsonrpc2 starts reading inside NewConn, so a request may be
 	// handled, and its session notify, before Start's store is seen.
 	conn     atomic.Pointer[jsonrpc2.Conn]
+	watcher  chan struct{} // closed when the watcher has ended
 	mu       sync.Mutex
 	inflight map[jsonrpc2.ID]context.CancelCauseFunc
 }
@@ -90,8 +93,9 @@ func (s *Server) Start(stream *Stream, trace bool) {
 	}
 	conn := jsonrpc2.NewConn(context.Background(), stream, dispatcher{s}, opts...)
 	s.conn.Store(conn)
-	// Ends when the connection does; nothing else to wait for.
+	s.watcher = make(chan struct{})
 	go func() {
+		defer close(s.watcher)
 		<-conn.DisconnectNotify()
 		s.cancel(errConnClosed)
 	}()
@@ -101,9 +105,10 @@ func (s *Server) Start(stream *Stream, trace bool) {
 // header was broken, or Close was called.
 func (s *Server) Done() <-chan struct{} { return s.conn.Load().DisconnectNotify() }
 
-// Close ends the connection.
+// Close ends the connection and waits for the watcher.
 func (s *Server) Close() error {
 	err := s.conn.Load().Close()
+	<-s.watcher
 	if errors.Is(err, jsonrpc2.ErrClosed) {
 		return nil
 	}
