@@ -2,6 +2,7 @@ package claude
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,59 +14,41 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/claude/claudetest"
 	"github.com/tether-dev/tether/protocol"
 )
 
 // The tests in this file drive the real claude CLI, the version pinned in
-// testdeps/package.json, against fakeAPI. Nothing leaves the machine: HOME
-// is a temp dir, the API is on 127.0.0.1, and nonessential traffic
-// (telemetry, bootstrap, MCP registry) is switched off.
-
-const testModel = "claude-fake-model"
-
-// realCLI returns the installed CLI, or skips (fails under CI) without it.
-func realCLI(t *testing.T) string {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("..", "..", "testdeps", "node_modules", ".bin", "claude"))
-	require.NoError(t, err)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the claude CLI is not installed at %s (scripts/test.sh runs npm ci --prefix testdeps): %v", path, err)
-		}
-		t.Skipf("the claude CLI is not installed at %s; run `npm install --prefix testdeps` to run the real-CLI tests", path)
-	}
-	return path
-}
+// testdeps/package.json, against claudetest's fake API; claudetest keeps
+// everything on the machine.
 
 // realRun is one test's real CLI against its own fake API.
 type realRun struct {
-	t    *testing.T
-	api  *fakeAPI
-	cwd  string
-	home string // the CLI's HOME and config dir
-	b    *Backend
+	t         *testing.T
+	api       *claudetest.FakeAPI
+	cwd       string
+	configDir string // the CLI's config dir, which holds its transcripts
+	b         *Backend
 }
 
-func newRealRun(t *testing.T, reply func(req apiRequest) []sseEvent) *realRun {
+func newRealRun(t *testing.T, reply func(req claudetest.Request) []claudetest.Event) *realRun {
 	t.Helper()
-	path := realCLI(t)
-	r := &realRun{t: t, cwd: t.TempDir(), home: t.TempDir()}
-	r.api = newFakeAPI(t, reply)
-	home := r.home
+	path := claudetest.RealCLI(t)
+	r := &realRun{t: t, cwd: t.TempDir()}
+	r.api = claudetest.NewFakeAPI(t, reply)
+	env := claudetest.Env(t, r.api.URL())
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "CLAUDE_CONFIG_DIR="); ok {
+			r.configDir = v
+		}
+	}
+	require.NotEmpty(t, r.configDir, "claudetest.Env sets CLAUDE_CONFIG_DIR")
 	cfg := Config{
 		Path:         path,
 		Grace:        5 * time.Second,
 		Watchdog:     time.Minute,
 		startTimeout: 30 * time.Second,
-		env: []string{
-			"HOME=" + home,
-			"CLAUDE_CONFIG_DIR=" + filepath.Join(home, ".claude"),
-			"ANTHROPIC_BASE_URL=" + r.api.URL(),
-			"ANTHROPIC_API_KEY=sk-ant-dummy-for-tests",
-			"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-			"HTTP_PROXY=", "HTTPS_PROXY=", "http_proxy=", "https_proxy=",
-			"NO_PROXY=127.0.0.1,localhost",
-		},
+		env:          env,
 	}
 	r.b = New(cfg, testLogger(t))
 	return r
@@ -75,7 +58,7 @@ func newRealRun(t *testing.T, reply func(req apiRequest) []sseEvent) *realRun {
 // must be gone.
 func (r *realRun) open() *conn {
 	r.t.Helper()
-	c, err := r.b.Open(context.Background(), backends.Options{SessionID: "real", Cwd: r.cwd, Model: testModel})
+	c, err := r.b.Open(context.Background(), backends.Options{SessionID: "real", Cwd: r.cwd, Model: claudetest.Model})
 	require.NoError(r.t, err)
 	cc := c.(*conn)
 	pgids := []int{cc.proc.pid}
@@ -103,11 +86,11 @@ func realQuery(t *testing.T, c *conn, ctx context.Context, prompt string, sink *
 }
 
 func TestRealCLITokensTwoQueriesOneProcess(t *testing.T) {
-	r := newRealRun(t, func(req apiRequest) []sseEvent {
-		if strings.Contains(req.lastUserText(), "second") {
-			return textReply(req.Model, "Second", " answer")
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		if strings.Contains(req.LastUserText(), "second") {
+			return claudetest.TextReply(req.Model, "Second", " answer")
 		}
-		return textReply(req.Model, "Hello", " from", " the fake API")
+		return claudetest.TextReply(req.Model, "Hello", " from", " the fake API")
 	})
 	c := r.open()
 	pid := c.proc.pid
@@ -128,17 +111,17 @@ func TestRealCLITokensTwoQueriesOneProcess(t *testing.T) {
 	assert.Equal(t, pid, c.proc.pid, "both queries in one process")
 	assert.Equal(t, res.BackendSessionID, res2.BackendSessionID)
 
-	reqs := r.api.recorded()
+	reqs := r.api.Recorded()
 	last := reqs[len(reqs)-1]
 	assert.Contains(t, string(mustJSON(t, last.Messages)), "first question", "the second request carries the conversation")
 }
 
 func TestRealCLIToolPermission(t *testing.T) {
-	reply := func(req apiRequest) []sseEvent {
-		if strings.HasPrefix(req.lastUserText(), "tool_result:") {
-			return textReply(req.Model, "Marker", " step finished.")
+	reply := func(req claudetest.Request) []claudetest.Event {
+		if strings.HasPrefix(req.LastUserText(), "tool_result:") {
+			return claudetest.TextReply(req.Model, "Marker", " step finished.")
 		}
-		return toolReply(req.Model, "toolu_fake_1", "Bash", `{"command":"touch marker.txt","description":"Create the marker file"}`)
+		return claudetest.ToolReply(req.Model, "toolu_fake_1", "Bash", `{"command":"touch marker.txt","description":"Create the marker file"}`)
 	}
 	for _, allow := range []bool{true, false} {
 		name := map[bool]string{true: "allow", false: "deny"}[allow]
@@ -174,13 +157,13 @@ func TestRealCLIToolPermission(t *testing.T) {
 }
 
 func TestRealCLICancelMidStream(t *testing.T) {
-	r := newRealRun(t, func(req apiRequest) []sseEvent {
-		if strings.Contains(req.lastUserText(), "after") {
-			return textReply(req.Model, "Still", " here")
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		if strings.Contains(req.LastUserText(), "after") {
+			return claudetest.TextReply(req.Model, "Still", " here")
 		}
 		// Stream a little, then hold the response open until the CLI
 		// aborts it.
-		return append(textReply(req.Model, "Once upon")[:3], sseEvent{hold: true})
+		return append(claudetest.TextReply(req.Model, "Once upon")[:3], claudetest.Hold())
 	})
 	c := r.open()
 	pid := c.proc.pid
@@ -204,11 +187,11 @@ func TestRealCLICancelMidStream(t *testing.T) {
 }
 
 func TestRealCLIKilledIsResumed(t *testing.T) {
-	r := newRealRun(t, func(req apiRequest) []sseEvent {
-		if strings.Contains(req.lastUserText(), "which word") {
-			return textReply(req.Model, "The word was", " pelican.")
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		if strings.Contains(req.LastUserText(), "which word") {
+			return claudetest.TextReply(req.Model, "The word was", " pelican.")
 		}
-		return textReply(req.Model, "Noted.")
+		return claudetest.TextReply(req.Model, "Noted.")
 	})
 	c := r.open()
 	first := c.proc
@@ -222,7 +205,7 @@ func TestRealCLIKilledIsResumed(t *testing.T) {
 	// (about 60 ms here), asynchronously; a kill before that loses the
 	// turn, and --resume would not find it. Wait for it, then kill.
 	waitFor(t, 10*time.Second, "the transcript holds the turn", func() bool {
-		files, _ := filepath.Glob(filepath.Join(r.home, ".claude", "projects", "*", sessionID+".jsonl"))
+		files, _ := filepath.Glob(filepath.Join(r.configDir, "projects", "*", sessionID+".jsonl"))
 		for _, f := range files {
 			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "Noted.") {
 				return true
@@ -240,7 +223,7 @@ func TestRealCLIKilledIsResumed(t *testing.T) {
 	assert.NotEqual(t, first.pid, c.proc.pid, "a new process")
 	assert.Equal(t, sessionID, res.BackendSessionID, "the same conversation")
 
-	reqs := r.api.recorded()
+	reqs := r.api.Recorded()
 	last := reqs[len(reqs)-1]
 	assert.Contains(t, string(mustJSON(t, last.Messages)), "remember the word PELICAN",
 		"the resumed CLI sends the earlier messages to the API")
@@ -258,4 +241,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
