@@ -17,10 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/backends/claude"
-	"github.com/tether-dev/tether/backends/mock"
-	"github.com/tether-dev/tether/backends/openai"
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
@@ -72,8 +68,7 @@ func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	denyAll := fs.Bool("deny-all", false, "deny every permission request without asking")
 	jsonOut := fs.Bool("json", false, "print every event, then the result, as one JSON object per line on stdout")
 	logLevel := fs.String("log-level", "warn", "log level of Tether's own logs on stderr: debug, info, warn or error")
-	claudeCfg := claude.RegisterFlags(fs)
-	openaiCfg := openai.RegisterFlags(fs)
+	newBackends := backendFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return askOK
@@ -113,7 +108,7 @@ func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	all := []backends.Backend{claude.New(*claudeCfg, log), openai.New(*openaiCfg, log), mock.Backend{}}
+	all := newBackends(log)
 	def, err := defaultBackend(all, *backend)
 	if err != nil {
 		return usage(err.Error())

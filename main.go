@@ -11,14 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/backends/claude"
-	"github.com/tether-dev/tether/backends/mock"
-	"github.com/tether-dev/tether/backends/openai"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/rpc"
 )
@@ -48,8 +43,7 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 	trace := fs.Bool("trace", false, "log every JSON-RPC message (at debug level)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown waits for sessions to close")
 	showVersion := fs.Bool("version", false, "print the version to stderr and exit")
-	claudeCfg := claude.RegisterFlags(fs)
-	openaiCfg := openai.RegisterFlags(fs)
+	newBackends := backendFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -84,12 +78,7 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
 	}
-	// The order is the order initialize lists them in.
-	cfg.Backends = []backends.Backend{
-		claude.New(*claudeCfg, cfg.Log),
-		openai.New(*openaiCfg, cfg.Log),
-		mock.Backend{},
-	}
+	cfg.Backends = newBackends(cfg.Log)
 	if cfg.DefaultBackend, err = defaultBackend(cfg.Backends, *backend); err != nil {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
@@ -102,27 +91,4 @@ func run(args []string, stdin io.ReadCloser, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return handlers.Serve(ctx, stdin, stdout, cfg)
-}
-
-// defaultBackend is the backend queries use when they name none: the one
-// asked for, else the first available of claude, openai and mock.
-func defaultBackend(all []backends.Backend, asked string) (string, error) {
-	var names []string
-	for _, b := range all {
-		names = append(names, b.Name())
-		if b.Name() == asked {
-			return asked, nil
-		}
-	}
-	if asked != "" {
-		return "", fmt.Errorf("unknown --backend %q (known: %s)", asked, strings.Join(names, ", "))
-	}
-	for _, want := range []string{"claude", "openai", mock.Name} {
-		for _, b := range all {
-			if ok, _ := b.Available(); ok && b.Name() == want {
-				return want, nil
-			}
-		}
-	}
-	return mock.Name, nil
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/claude"
+	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/backends/openai"
+)
+
+// backendFlags registers the flags of every backend on fs, and returns the
+// func that builds the backends once fs is parsed, in the order initialize
+// lists them. The server and `tether ask` both take their backends from
+// here, so a new backend is added in one place.
+func backendFlags(fs *flag.FlagSet) func(log *slog.Logger) []backends.Backend {
+	claudeCfg := claude.RegisterFlags(fs)
+	openaiCfg := openai.RegisterFlags(fs)
+	return func(log *slog.Logger) []backends.Backend {
+		return []backends.Backend{claude.New(*claudeCfg, log), openai.New(*openaiCfg, log), mock.Backend{}}
+	}
+}
+
+// defaultBackend is the backend queries use when they name none: the one
+// asked for, else the first available of claude, openai and mock.
+func defaultBackend(all []backends.Backend, asked string) (string, error) {
+	var names []string
+	for _, b := range all {
+		names = append(names, b.Name())
+		if b.Name() == asked {
+			return asked, nil
+		}
+	}
+	if asked != "" {
+		return "", fmt.Errorf("unknown --backend %q (known: %s)", asked, strings.Join(names, ", "))
+	}
+	for _, want := range []string{"claude", "openai", mock.Name} {
+		for _, b := range all {
+			if ok, _ := b.Available(); ok && b.Name() == want {
+				return want, nil
+			}
+		}
+	}
+	return mock.Name, nil
+}
