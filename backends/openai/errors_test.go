@@ -149,13 +149,7 @@ func TestServerClosesMidStream(t *testing.T) {
 		s := startSSE(w)
 		s.role()
 		s.text("Half an ans")
-		// Drop the connection without ending the chunked body.
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		conn.Close()
+		s.drop(t)
 	})
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}
@@ -174,12 +168,7 @@ func TestConnectionDropsAfterTheModelFinished(t *testing.T) {
 		s.text("Whole answer.")
 		s.finish("stop")
 		// No usage chunk, no [DONE]: the connection just drops.
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		conn.Close()
+		s.drop(t)
 	})
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}

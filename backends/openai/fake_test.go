@@ -154,6 +154,17 @@ func (s *sse) raw(line string) {
 	s.w.(http.Flusher).Flush()
 }
 
+// drop ends the connection without ending the chunked body, as a server
+// that dies mid-response does.
+func (s *sse) drop(t *testing.T) {
+	conn, _, err := http.NewResponseController(s.w).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return
+	}
+	conn.Close()
+}
+
 func (s *sse) event(v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
