@@ -69,8 +69,9 @@ type Stream struct {
 	log     *slog.Logger
 
 	wmu sync.Mutex
-	buf bytes.Buffer // the body, reused by WriteObject under wmu
-	out bytes.Buffer // header and body, written with one Write
+	buf bytes.Buffer  // the body, reused by WriteObject under wmu
+	enc *json.Encoder // writes into buf; HTML characters left as they are
+	out bytes.Buffer  // header and body, written with one Write
 
 	inputEnded  chan struct{} // closed at the end of input
 	writeFailed chan struct{} // closed when a write fails: nobody reads any more
@@ -90,6 +91,8 @@ func NewStream(r io.Reader, w io.Writer, c io.Closer, f Framing, log *slog.Logge
 		writeFailed: make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
+	s.enc = json.NewEncoder(&s.buf)
+	s.enc.SetEscapeHTML(false)
 	s.framing.Store(int32(f))
 	return s
 }
@@ -300,9 +303,7 @@ func (s *Stream) WriteObject(v any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.buf.Reset()
-	enc := json.NewEncoder(&s.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	if err := s.enc.Encode(v); err != nil {
 		return err
 	}
 	body := s.buf.Bytes() // ends with the newline NDJSON wants

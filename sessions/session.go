@@ -52,8 +52,12 @@ type Session struct {
 
 	ctx    context.Context // cancelled to close the session
 	cancel context.CancelFunc
-	inbox  *mailbox      // commands for run; see the cmd types below
-	done   chan struct{} // closed when run has returned
+	// notifyCtx is ctx without its cancellation: the last notifications of
+	// a closing session must still go out. Made once, as it is used for
+	// every token.
+	notifyCtx context.Context
+	inbox     *mailbox      // commands for run; see the cmd types below
+	done      chan struct{} // closed when run has returned
 
 	// conn is touched by the turn goroutine while a turn runs and by run
 	// only when no turn runs; the turnDone channel orders the two.
@@ -109,6 +113,7 @@ func newSession(parent context.Context, id string, b backends.Backend, opts back
 		log:       log.With("session", id),
 		ctx:       ctx,
 		cancel:    cancel,
+		notifyCtx: context.WithoutCancel(ctx),
 		inbox:     newMailbox(),
 		done:      make(chan struct{}),
 		status:    protocol.StatusStarting,
@@ -263,9 +268,7 @@ func (s *Session) setStatus(queryID []byte, status, detail string) {
 }
 
 func (s *Session) notify(method string, params any) {
-	// The session's context may be cancelled while the last notifications
-	// of a cancelled turn are written; they must still go out.
-	if err := s.client.Notify(context.WithoutCancel(s.ctx), method, params); err != nil {
+	if err := s.client.Notify(s.notifyCtx, method, params); err != nil {
 		s.log.Debug("notify", "method", method, "err", err)
 	}
 }
