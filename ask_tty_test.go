@@ -30,11 +30,7 @@ func startAskInTmux(t *testing.T, mark string, args ...string) *askTmux {
 	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux not found, and CI is set: the interactive tether ask tests must run in CI " +
-				"(scripts/test.sh installs the Debian package tmux when run as root)")
-		}
-		t.Skip("tmux not found: install it (apt-get install tmux) to test tether ask on a terminal")
+		missingInCI(t, "tmux not found: install it (apt-get install tmux; scripts/test.sh does when run as root) to test tether ask on a terminal")
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "tmux.conf")
