@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -57,13 +58,10 @@ func tetherBinary(t testing.TB) string {
 }
 
 // missingInCI skips a test whose tool is missing here, but fails it under
-// CI, where scripts/test.sh has installed everything the tests need.
+// CI (see testenv.MissingInCI).
 func missingInCI(t testing.TB, why string) {
 	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s, and CI is set: these tests must run in CI", why)
-	}
-	t.Skip(why)
+	testenv.MissingInCI(t, why)
 }
 
 // subprocess is Tether running as a child process, as an editor runs it.
@@ -212,4 +210,51 @@ func TestBinaryBadFlag(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Equal(t, []string{""}, lines, "nothing on stdout")
 	assert.Contains(t, p.stderr.String(), "xml")
+}
+
+// Exit codes after the end of input: 0 when what was asked was answered,
+// 1 when a signal or a reader that went away cut it short.
+func TestBinaryExitCodesAfterEndOfInput(t *testing.T) {
+	query := `{"jsonrpc":"2.0","id":1,"method":"session/query","params":{"sessionId":"s","prompt":"/tokens 1\n/sleep 60000"}}` + "\n"
+	t.Run("SIGTERM", func(t *testing.T) {
+		p := startBinary(t)
+		io.WriteString(p.stdin, query)
+		p.stdin.Close()
+		waitForLine(t, p, "session/token")
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+		_, code := p.wait(t)
+		assert.Equal(t, 1, code, "stderr:\n%s", p.stderr)
+	})
+	t.Run("reader gone", func(t *testing.T) {
+		cmd := exec.Command(tetherBinary(t))
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+		cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"session/query","params":{"sessionId":"s","prompt":"/tokens 10000000"}}` + "\n")
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		r := bufio.NewReader(stdout)
+		for {
+			line, err := r.ReadString('\n')
+			require.NoError(t, err)
+			if strings.Contains(line, "session/token") {
+				break
+			}
+		}
+		stdout.Close() // the reader goes away; Tether notices at its next write
+		err = cmd.Wait()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+	})
+}
+
+func waitForLine(t *testing.T, p *subprocess, substr string) {
+	t.Helper()
+	for {
+		line, err := p.stdout.ReadString('\n')
+		require.NoError(t, err)
+		if strings.Contains(line, substr) {
+			return
+		}
+	}
 }

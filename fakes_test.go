@@ -15,6 +15,7 @@ type panicBackend struct{}
 
 func (panicBackend) Name() string              { return "broken" }
 func (panicBackend) Available() (bool, string) { panic("broken backend") }
+func (panicBackend) Info() backends.Info       { return backends.Info{} }
 func (panicBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
 	panic("broken backend")
 }
@@ -32,6 +33,7 @@ func newGateBackend() *gateBackend {
 
 func (b *gateBackend) Name() string              { return "gate" }
 func (b *gateBackend) Available() (bool, string) { return true, "test backend" }
+func (b *gateBackend) Info() backends.Info       { return backends.Info{} }
 func (b *gateBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
 	return gateConn{b}, nil
 }
@@ -54,7 +56,39 @@ func (c gateConn) Query(ctx context.Context, turn backends.Turn, sink backends.S
 	}
 }
 
-func (c gateConn) Close() error {
+func (c gateConn) Close(context.Context) error {
 	c.b.closed <- struct{}{}
+	return nil
+}
+
+// stuckBackend's conns answer every query, but their Close hangs until its
+// ctx ends (a process that ignores every signal but SIGKILL), and then
+// reports that on killed.
+type stuckBackend struct {
+	closing chan struct{}
+	killed  chan struct{}
+}
+
+func (b *stuckBackend) Name() string              { return "stuck" }
+func (b *stuckBackend) Available() (bool, string) { return true, "test backend" }
+func (b *stuckBackend) Info() backends.Info       { return backends.Info{} }
+func (b *stuckBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
+	b.killed = make(chan struct{})
+	return stuckConn{b}, nil
+}
+
+type stuckConn struct{ b *stuckBackend }
+
+func (c stuckConn) Query(_ context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
+	sink.Token(backends.PromptText(turn.Prompt))
+	return backends.Result{StopReason: backends.StopEndTurn}, nil
+}
+
+func (c stuckConn) Close(ctx context.Context) error {
+	select {
+	case <-c.b.closing:
+	case <-ctx.Done():
+		close(c.b.killed)
+	}
 	return nil
 }

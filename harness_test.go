@@ -283,13 +283,18 @@ func (c *testClient) waitQueryNote(method string, id int) message {
 }
 
 // waitNullIDError waits for the next error response with id null.
-func (c *testClient) waitNullIDError() message {
+func (c *testClient) waitNullIDError() message { return c.waitErrorWithID("null") }
+
+// waitErrorWithID waits for the next error response with id (as on the
+// wire) not returned by an earlier call.
+func (c *testClient) waitErrorWithID(id string) message {
 	c.t.Helper()
-	i := c.find(c.cursor["null"], func(m message) bool { return m.isResponse() && string(m.ID) == "null" })
+	key := "error " + id
+	i := c.find(c.cursor[key], func(m message) bool { return m.isResponse() && m.Error != nil && string(m.ID) == id })
 	if c.cursor == nil {
 		c.cursor = make(map[string]int)
 	}
-	c.cursor["null"] = i + 1
+	c.cursor[key] = i + 1
 	return c.log[i]
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 )
@@ -38,7 +39,7 @@ func TestShutdownClosesSessionsThenExitEndsWithZero(t *testing.T) {
 
 		// After shutdown, no new work.
 		e := c.callError("session/query", query("s3", "too late"))
-		assert.Equal(t, int64(rpc.CodeShuttingDown), e.Code)
+		assert.Equal(t, int64(protocol.CodeShuttingDown), e.Code)
 
 		c.notify("exit", nil)
 		assert.Equal(t, 0, c.exitCode())
@@ -119,4 +120,60 @@ func TestNoGoroutineLeftAfterExit(t *testing.T) {
 	assert.Equal(t, 0, c.exitCode())
 	c.drain()
 	goleak.VerifyNone(t, ignore)
+}
+
+func TestExitSentAsARequestIsAnswered(t *testing.T) {
+	c := startTether(t, rpc.FramingNDJSON)
+	c.call("shutdown", nil, nil)
+	_, resp := c.waitResponse(c.request("exit", nil))
+	assert.Nil(t, resp.Error, "every request is answered exactly once, exit too")
+	assert.Equal(t, 0, c.exitCode())
+}
+
+// After end of input nobody can answer a tool/call: the pending one and
+// every later one fail at once, the model is told the tool is unavailable,
+// and Tether exits instead of waiting forever.
+func TestEndOfInputFailsToolCallsAndExits(t *testing.T) {
+	eachFraming(t, func(t *testing.T, c *testClient) {
+		q := c.request("session/query", map[string]any{
+			"sessionId": "s", "prompt": "before\n/calltool read_file {}\n/calltool read_file {}\nafter",
+			"tools": []map[string]any{{"name": "read_file"}},
+		})
+		c.waitMethod("tool/call")
+		c.w.Close()
+		mine, resp := c.waitResponse(q)
+		require.Nil(t, resp.Error)
+		var res protocol.QueryResult
+		require.NoError(t, json.Unmarshal(resp.Result, &res))
+		assert.Equal(t, "before\nafter", res.Text)
+		results := 0
+		for _, m := range mine {
+			if m.Method == "session/toolResult" {
+				results++
+				assert.Equal(t, "true", m.param(t, "isError"))
+				assert.Contains(t, m.param(t, "summary"), "client gone")
+			}
+		}
+		assert.Equal(t, 2, results, "the pending call and the later one both failed")
+		assert.Equal(t, 1, count(c.log, "tool/call"), "the later call was never sent")
+		assert.Equal(t, 0, c.exitCode())
+	})
+}
+
+func TestShutdownPastItsDeadlineKillsAndSaysSo(t *testing.T) {
+	stuck := &stuckBackend{closing: make(chan struct{})}
+	c := startTether(t, rpc.FramingNDJSON, withBackends("stuck", stuck), func(cfg *handlers.Config) {
+		cfg.ShutdownTimeout = 50 * time.Millisecond
+	})
+	c.call("session/query", query("s", "hi"), nil)
+	e := c.callError("shutdown", nil)
+	assert.Equal(t, int64(protocol.CodeShutdownTimeout), e.Code, e.Message)
+	assert.Contains(t, e.Message, "killed")
+	c.notify("exit", nil)
+	assert.Equal(t, 1, c.exitCode(), "a shutdown that timed out did not shut down cleanly")
+	select {
+	case <-stuck.killed:
+	default:
+		t.Fatal("the backend was not told to stop at once")
+	}
 }

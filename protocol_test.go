@@ -150,7 +150,7 @@ func TestBackendFailureFailsTheQueryNotTheSession(t *testing.T) {
 	id := c.request("session/query", query("s1", "partial\n/fail the model exploded"))
 	before, resp := c.waitResponse(id)
 	require.NotNil(t, resp.Error)
-	assert.Equal(t, int64(rpc.CodeBackendFailed), resp.Error.Code)
+	assert.Equal(t, int64(protocol.CodeBackendFailed), resp.Error.Code)
 	assert.Contains(t, resp.Error.Message, "the model exploded")
 	last := before[len(before)-1]
 	assert.Equal(t, "failed", last.param(t, "status"))
@@ -202,7 +202,7 @@ func TestAFullQueueAnswersSessionBusy(t *testing.T) {
 		c.request("session/query", query("s1", "queued"))
 	}
 	e := c.callError("session/query", query("s1", "one too many"))
-	assert.Equal(t, int64(rpc.CodeSessionBusy), e.Code)
+	assert.Equal(t, int64(protocol.CodeSessionBusy), e.Code)
 	assert.Contains(t, e.Message, "busy")
 
 	var n protocol.CancelResult
@@ -399,19 +399,27 @@ func TestMalformedInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
 		code       int64
+		id         string // the id of the error: null, or the request's exactly as sent
 	}{
-		{"not json", `{"jsonrpc":"2.0","id":1,"method":`, rpc.CodeParseError},
-		{"garbage", `hello tether`, rpc.CodeParseError},
-		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"session/list"}]`, rpc.CodeInvalidRequest},
-		{"no method", `{"jsonrpc":"2.0","id":1}`, rpc.CodeInvalidRequest},
-		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"session/list"}`, rpc.CodeInvalidRequest},
-		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"session/list"}`, rpc.CodeInvalidRequest},
-		{"null id", `{"jsonrpc":"2.0","id":null,"method":"session/list"}`, rpc.CodeInvalidRequest},
-		{"negative id", `{"jsonrpc":"2.0","id":-5,"method":"session/list"}`, rpc.CodeInvalidRequest},
-		{"no version", `{"id":1,"method":"session/list"}`, rpc.CodeInvalidRequest},
-		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":7}`, rpc.CodeInvalidRequest},
-		{"params not structured", `{"jsonrpc":"2.0","id":1,"method":"session/list","params":3}`, rpc.CodeInvalidRequest},
-		{"scalar", `42`, rpc.CodeInvalidRequest},
+		{"not json", `{"jsonrpc":"2.0","id":1,"method":`, rpc.CodeParseError, "null"},
+		{"garbage", `hello tether`, rpc.CodeParseError, "null"},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"session/list"}]`, rpc.CodeInvalidRequest, "null"},
+		{"no method", `{"jsonrpc":"2.0","id":1}`, rpc.CodeInvalidRequest, "1"},
+		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"session/list"}`, rpc.CodeInvalidRequest, "1.5"},
+		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"session/list"}`, rpc.CodeInvalidRequest, "null"},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"session/list"}`, rpc.CodeInvalidRequest, "null"},
+		{"negative id", `{"jsonrpc":"2.0","id":-5,"method":"session/list"}`, rpc.CodeInvalidRequest, "-5"},
+		{"id of 2^63", `{"jsonrpc":"2.0","id":9223372036854775808,"method":"session/list"}`, rpc.CodeInvalidRequest, "9223372036854775808"},
+		{"id past 2^64", `{"jsonrpc":"2.0","id":99999999999999999999999,"method":"session/list"}`, rpc.CodeInvalidRequest, "99999999999999999999999"},
+		{"no version", `{"id":1,"method":"session/list"}`, rpc.CodeInvalidRequest, "1"},
+		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":7}`, rpc.CodeInvalidRequest, "1"},
+		{"params not structured", `{"jsonrpc":"2.0","id":1,"method":"session/list","params":3}`, rpc.CodeInvalidRequest, "1"},
+		{"scalar", `42`, rpc.CodeInvalidRequest, "null"},
+		{"member name in another case", `{"jsonrpc":"2.0","id":1,"Method":"session/list"}`, rpc.CodeInvalidRequest, "1"},
+		{"request with a result", `{"jsonrpc":"2.0","id":1,"method":"session/list","result":1}`, rpc.CodeInvalidRequest, "1"},
+		{"request with an error", `{"jsonrpc":"2.0","id":1,"method":"session/list","params":{},"error":{"code":1,"message":"m"}}`, rpc.CodeInvalidRequest, "1"},
+		{"error code not an integer", `{"jsonrpc":"2.0","id":1,"error":{"code":"x","message":"m"}}`, rpc.CodeInvalidRequest, "1"},
+		{"error not an object", `{"jsonrpc":"2.0","id":1,"result":1,"error":"boom"}`, rpc.CodeInvalidRequest, "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			framings := []rpc.Framing{rpc.FramingLSP}
@@ -424,10 +432,8 @@ func TestMalformedInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 				c.waitMethod("permission/request")
 
 				c.sendRaw(c.frame(tc.body))
-				m := c.waitNullIDError()
-				require.NotNil(t, m.Error, "want an error for %s", tc.body)
+				m := c.waitErrorWithID(tc.id)
 				assert.Equal(t, tc.code, m.Error.Code, m.Error.Message)
-				assert.Equal(t, "null", string(m.ID))
 
 				// The connection and the session are still there.
 				var list protocol.ListResult
@@ -440,14 +446,32 @@ func TestMalformedInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 	}
 }
 
+func TestContentLengthBodyWithLeadingWhiteSpaceIsRead(t *testing.T) {
+	c := startTether(t, rpc.FramingLSP)
+	body := "\r\n " + `{"jsonrpc":"2.0","id":"ws","method":"session/list"}`
+	c.sendRaw(fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	_, resp := c.waitResponseRaw(`"ws"`)
+	assert.Nil(t, resp.Error, "valid JSON after white space is a message")
+}
+
 func TestDuplicateRequestIDInFlight(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	c.sendRaw(`{"jsonrpc":"2.0","id":"q","method":"session/query","params":{"sessionId":"s","prompt":"/tool Bash {}"}}` + "\n")
-	c.waitMethod("permission/request")
+	c.sendRaw(`{"jsonrpc":"2.0","id":"q","method":"session/query","params":{"sessionId":"s","prompt":"/tool Bash {}\ndone"}}` + "\n")
+	_, req := c.waitMethod("permission/request")
 	c.sendRaw(`{"jsonrpc":"2.0","id":"q","method":"session/list"}` + "\n")
-	_, m := c.waitResponseRaw(`"q"`)
-	require.NotNil(t, m.Error, "the second use of the id is refused; the query goes on")
-	assert.Equal(t, int64(rpc.CodeInvalidRequest), m.Error.Code)
+	m := c.waitNullIDError()
+	assert.Equal(t, int64(rpc.CodeInvalidRequest), m.Error.Code, "the second use of the id is refused, with id null")
+	c.call("permission/respond", map[string]any{"requestId": req.param(t, "requestId"), "decision": "allow"}, nil)
+	_, resp := c.waitResponseRaw(`"q"`)
+	require.Nil(t, resp.Error, "the query with that id goes on and gets its own answer")
+	var res protocol.QueryResult
+	require.NoError(t, json.Unmarshal(resp.Result, &res))
+	assert.Equal(t, "done", res.Text)
+	for _, m := range c.log {
+		if m.isResponse() && string(m.ID) == `"q"` && m.Error != nil {
+			t.Errorf("an error was sent with the query's id: %+v", m.Error)
+		}
+	}
 }
 
 func TestStringRequestIDsTagNotifications(t *testing.T) {

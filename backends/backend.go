@@ -1,21 +1,18 @@
 // Package backends defines the seam between a session and the agent behind
-// it, and holds the agents themselves (mock here; claude and openai in their
-// own packages).
+// it; the agents live in their own packages (mock, claude, openai).
 //
 // A [Backend] is a kind of agent, shared by every session. [Backend.Open]
 // makes one [Conn] for one session: a long-lived CLI process, an HTTP client
 // with the session's history, or the mock's script runner. The session's
 // actor owns the Conn exclusively: it runs one [Conn.Query] at a time and
-// calls [Conn.Close] once, after the last query has returned. Nothing in this
-// package knows about JSON-RPC; events go out through a [Sink].
+// calls [Conn.Close] once, after the last query has returned. Events go out
+// through a [Sink]. Nothing here knows a wire dialect: the types are the
+// domain's, and each dialect turns them into its own messages.
 package backends
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-
-	"github.com/tether-dev/tether/protocol"
 )
 
 // ErrUnavailable means a backend cannot be used on this machine (no CLI, no
@@ -26,54 +23,145 @@ var ErrUnavailable = errors.New("backend unavailable")
 // wrapping it carry the backend's own message; the session stays usable.
 var ErrFailed = errors.New("backend failed")
 
+// ErrAuthRequired means the agent is not logged in; the error says how to
+// log in. It wraps ErrFailed too.
+var ErrAuthRequired = errors.New("not logged in")
+
+// ErrUnsupported means a prompt or option asks for something this backend
+// cannot do (an image for a text-only model, MCP servers for a backend
+// without tools). The error names what and which backend.
+var ErrUnsupported = errors.New("not supported by this backend")
+
 // Backend is one kind of agent. Implementations are safe for concurrent use:
 // every session opens its own Conn from the same Backend.
 type Backend interface {
 	// Name is the name clients select the backend by ("mock", "claude", ...).
 	Name() string
 	// Available reports whether Open can work here, and a detail for the
-	// user: what will be used, or how to make it available.
+	// user: what will be used, or how to make it available. It is cheap
+	// (no network): dialects call it on their read loop.
 	Available() (ok bool, detail string)
+	// Info describes what sessions of the backend can choose and send.
+	Info() Info
 	// Open starts one session's connection. It returns an error wrapping
 	// ErrUnavailable or ErrFailed when it cannot.
 	Open(ctx context.Context, opts Options) (Conn, error)
 }
 
+// Info describes a backend's choices and capabilities, for a dialect to
+// offer (ACP's config options and prompt capabilities).
+type Info struct {
+	// Models and Modes are the values a session may choose; the first is
+	// the default. A backend that takes any model name (openai) lists the
+	// configured one.
+	Models []Choice
+	Modes  []Choice
+	// Images: prompts may carry images. MCPServers: sessions may be given
+	// MCP servers.
+	Images     bool
+	MCPServers bool
+}
+
+// Choice is one value of a model or mode choice.
+type Choice struct {
+	ID          string
+	Name        string
+	Description string
+}
+
 // Options are fixed when a session is created.
 type Options struct {
-	SessionID      string
-	Model          string
+	SessionID string
+	Model     string
+	// PermissionMode is the session's mode (the Claude CLI's permission
+	// modes: default, acceptEdits, plan, bypassPermissions, ...).
+	PermissionMode string
 	Cwd            string
 	SystemPrompt   string
-	PermissionMode string
 	MaxTurns       int
-	Tools          []protocol.Tool
-	// Backend-specific options (see protocol.QueryParams); a backend that
-	// has no use for one ignores it.
+	// Tools are tools the editor declares and runs (see Sink.CallTool).
+	Tools []Tool
+	// MCPServers are MCP servers the agent may use.
+	MCPServers []MCPServer
+	// Backend-specific options; a backend that has no use for one ignores
+	// it. AppendSystemPrompt is added to the agent's own system prompt;
+	// AllowedTools and DisallowedTools are permission rules
+	// ("Bash(git log:*)"); Resume continues an earlier conversation of the
+	// agent (its backend session id).
 	AppendSystemPrompt string
 	AllowedTools       []string
 	DisallowedTools    []string
 	Resume             string
 }
 
-// Turn is one query of a session. Model and PermissionMode are the values
-// this query asks for; a backend that can switch them on a live connection
+// Tool is a tool the editor declares and runs itself.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  []byte // a JSON Schema, or nil
+}
+
+// MCPServer is an MCP server the agent may start (stdio) or reach (http,
+// sse).
+type MCPServer struct {
+	Name    string
+	Type    string // "stdio" (or empty), "http", "sse"
+	Command string
+	Args    []string
+	Env     []KeyValue
+	URL     string
+	Headers []KeyValue
+}
+
+// KeyValue is one environment variable or header.
+type KeyValue struct {
+	Name  string
+	Value string
+}
+
+// Turn is one prompt of a session. Model and PermissionMode are the values
+// this turn asks for; a backend that can switch them on a live connection
 // does so, one that cannot ignores them.
 type Turn struct {
-	Prompt         string
+	Prompt         []Content
 	Model          string
 	PermissionMode string
 }
+
+// Stop reasons of a turn.
+const (
+	StopEndTurn   = "end_turn"
+	StopCancelled = "cancelled"
+	StopMaxTurns  = "max_turns"
+	StopMaxTokens = "max_tokens"
+	StopRefusal   = "refusal"
+)
 
 // Result is what a backend reports when a turn ends. The assistant text is
 // not here: the session assembles it from the tokens it was sent, so the two
 // cannot disagree.
 type Result struct {
 	StopReason       string
-	Usage            protocol.Usage
+	Usage            Usage
 	CostUSD          float64
 	NumTurns         int
 	BackendSessionID string
+}
+
+// Usage counts the tokens of a turn.
+type Usage struct {
+	InputTokens      int64
+	OutputTokens     int64
+	CacheReadTokens  int64
+	CacheWriteTokens int64
+}
+
+// Add adds u2 to u.
+func (u *Usage) Add(u2 Usage) {
+	u.InputTokens += u2.InputTokens
+	u.OutputTokens += u2.OutputTokens
+	u.CacheReadTokens += u2.CacheReadTokens
+	u.CacheWriteTokens += u2.CacheWriteTokens
 }
 
 // Conn is one session's connection to its agent. It is owned by the
@@ -87,64 +175,17 @@ type Conn interface {
 	// A failed turn returns an error wrapping ErrFailed.
 	Query(ctx context.Context, turn Turn, sink Sink) (Result, error)
 	// Close stops the connection and releases everything it holds; it
-	// returns when every goroutine and process it started has ended.
-	Close() error
+	// returns when every goroutine and process it started has ended. When
+	// ctx ends first it stops at once (SIGKILL) and still waits.
+	Close(ctx context.Context) error
 }
 
-// Sink receives the events of one turn. Its methods are called only from
-// the goroutine running Conn.Query, and none of them waits for the editor,
-// except CallTool, which is a round trip by nature.
-type Sink interface {
-	Token(text string)
-	Thinking(text string)
-	ToolUse(toolUseID, toolName string, input json.RawMessage)
-	ToolResult(toolUseID, toolName, summary string, isError bool)
-	// AskPermission forwards a permission request to the editor and returns
-	// at once. Exactly one Decision arrives on the returned Permission: the
-	// editor's answer, an allow remembered earlier in the session, or a deny
-	// when the request is withdrawn (turn cancelled or ended, session
-	// closed, editor gone). A backend must not run the tool before it has an
-	// allow.
-	AskPermission(req PermissionRequest) Permission
-	// WithdrawPermission tells the editor a request is no longer wanted
-	// (the agent cancelled it). Its Decision channel then yields a deny.
-	WithdrawPermission(requestID, reason string)
-	// CallTool asks the editor to run a tool it declared, and waits for the
-	// answer or ctx.
-	CallTool(ctx context.Context, call ToolCall) (protocol.ToolCallResult, error)
-}
-
-// PermissionRequest is an agent asking to run a tool.
-type PermissionRequest struct {
-	ToolName  string
-	ToolInput json.RawMessage
-	ToolUseID string
-	// Suggestions are backend-specific permission updates the editor may
-	// offer (the Claude CLI's permission_suggestions), passed through as is.
-	Suggestions json.RawMessage
-}
-
-// Permission is a pending permission request: its id on the wire, and the
-// channel its one Decision arrives on (buffered: nobody blocks sending it).
-type Permission struct {
-	ID       string
-	Decision <-chan Decision
-}
-
-// Decision answers a permission request.
-type Decision struct {
-	Allow bool
-	// Reason is the editor's reason for a deny, or why the request was
-	// withdrawn.
-	Reason string
-	// Remember is set when the editor allowed the tool for the rest of the
-	// session.
-	Remember bool
-}
-
-// ToolCall is a call of an editor-declared tool.
-type ToolCall struct {
-	ToolUseID string
-	Name      string
-	Arguments json.RawMessage
+// Suspender is a Conn that holds a process it can stop while the session
+// is idle and start again, resuming the conversation, at the next Query.
+type Suspender interface {
+	// Suspend stops the process, keeping what the next Query needs to
+	// resume. ctx bounds the stop as for Close.
+	Suspend(ctx context.Context) error
+	// Running reports whether a process is live.
+	Running() bool
 }

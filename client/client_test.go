@@ -14,7 +14,6 @@ import (
 
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/protocol"
-	"github.com/tether-dev/tether/rpc"
 )
 
 // recorder collects a query's events. Query calls it on its own goroutine
@@ -376,14 +375,4 @@ func TestCloseCancelsRunningQueriesAndEndsEverything(t *testing.T) {
 	assert.ErrorIs(t, err, client.ErrClosed)
 	_, err = c.List(context.Background())
 	assert.ErrorIs(t, err, client.ErrClosed)
-}
-
-func TestErrorCodesMatchTheServers(t *testing.T) {
-	assert.Equal(t, rpc.CodeInvalidParams, client.CodeInvalidParams)
-	assert.Equal(t, rpc.CodeRequestCancelled, client.CodeRequestCancelled)
-	assert.Equal(t, rpc.CodeSessionBusy, client.CodeSessionBusy)
-	assert.Equal(t, rpc.CodeBackendUnavailable, client.CodeBackendUnavailable)
-	assert.Equal(t, rpc.CodeBackendFailed, client.CodeBackendFailed)
-	assert.Equal(t, rpc.CodeShuttingDown, client.CodeShuttingDown)
-	assert.Equal(t, rpc.CodeSessionClosed, client.CodeSessionClosed)
 }

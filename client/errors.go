@@ -6,19 +6,23 @@ import (
 	"fmt"
 
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/tether-dev/tether/protocol"
+	"github.com/tether-dev/tether/rpc"
 )
 
 // The error codes of protocol.md ("Errors") that a host may want to act on.
-// The server's own list is rpc/errors.go; client_test.go checks that these
-// match it, so the two cannot drift.
+// They are the server's own constants (rpc/errors.go for JSON-RPC's,
+// protocol/errors.go for Tether's), so the two cannot drift.
 const (
-	CodeInvalidParams      = -32602 // Data names the parameter: {"field":"cwd"}
-	CodeRequestCancelled   = -32800 // $/cancelRequest cancelled the request
-	CodeSessionBusy        = -32010 // 16 queries already wait in the session's queue
-	CodeBackendUnavailable = -32011 // the message says how to make the backend available
-	CodeBackendFailed      = -32012 // the backend failed the turn; the session stays usable
-	CodeShuttingDown       = -32013 // shutdown was received; no new work
-	CodeSessionClosed      = -32014 // the session was cleaned up while the request waited
+	CodeInvalidParams      = rpc.CodeInvalidParams           // Data names the parameter: {"field":"cwd"}
+	CodeRequestCancelled   = rpc.CodeRequestCancelled        // $/cancelRequest cancelled the request
+	CodeSessionBusy        = protocol.CodeSessionBusy        // 16 queries already wait in the session's queue
+	CodeBackendUnavailable = protocol.CodeBackendUnavailable // the message says how to make the backend available
+	CodeBackendFailed      = protocol.CodeBackendFailed      // the backend failed the turn; the session stays usable
+	CodeShuttingDown       = protocol.CodeShuttingDown       // shutdown was received; no new work
+	CodeSessionClosed      = protocol.CodeSessionClosed      // the session was cleaned up while the request waited
+	CodeShutdownTimeout    = protocol.CodeShutdownTimeout    // shutdown's deadline passed; processes were killed
 )
 
 // ErrClosed is returned by every call once the connection to Tether has

@@ -17,6 +17,7 @@ const Version = "1"
 const (
 	MethodInitialize        = "initialize"
 	MethodSessionQuery      = "session/query"
+	MethodSessionOpen       = "session/open"
 	MethodSessionCancel     = "session/cancel"
 	MethodSessionCleanup    = "session/cleanup"
 	MethodSessionList       = "session/list"
@@ -140,6 +141,12 @@ type QueryResult struct {
 	BackendSessionID string  `json:"backendSessionId,omitempty"`
 }
 
+// OpenResult is the result of session/open: the session is ready.
+type OpenResult struct {
+	SessionID string `json:"sessionId"`
+	Backend   string `json:"backend"`
+}
+
 // SessionParams are the params of session/cancel and session/cleanup.
 type SessionParams struct {
 	SessionID string `json:"sessionId"`
@@ -212,6 +219,10 @@ type ToolUseParams struct {
 	ToolUseID string          `json:"toolUseId"`
 	ToolName  string          `json:"toolName"`
 	Input     json.RawMessage `json:"input"`
+	// Kind (read, edit, execute, ...) and Title (a short human line) are
+	// set where the backend knows them.
+	Kind  string `json:"kind,omitempty"`
+	Title string `json:"title,omitempty"`
 }
 
 // ToolResultParams are the params of session/toolResult.
@@ -243,10 +254,13 @@ type StatusParams struct {
 // PermissionRequestParams are the params of permission/request.
 type PermissionRequestParams struct {
 	Event
-	RequestID   string          `json:"requestId"`
-	ToolName    string          `json:"toolName"`
-	ToolInput   json.RawMessage `json:"toolInput"`
-	ToolUseID   string          `json:"toolUseId"`
+	RequestID string          `json:"requestId"`
+	ToolName  string          `json:"toolName"`
+	ToolInput json.RawMessage `json:"toolInput"`
+	ToolUseID string          `json:"toolUseId"`
+	// AlwaysRule is the rule that "remember" adds for the rest of the
+	// session ("Bash(ls:*)"), for the editor to show on its button.
+	AlwaysRule  string          `json:"alwaysRule"`
 	Suggestions json.RawMessage `json:"suggestions,omitempty"`
 }
 

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"errors"
 	"fmt"
 	"go/ast"
 	"go/constant"
@@ -14,19 +13,24 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/sessions"
 )
 
-// codes reads the Code constants of errors.go from its source, so a new code
-// is checked without anyone remembering to add it to a list.
-func codes(t *testing.T) map[string]int64 {
+// codes reads the Code constants of the files from their source, so a new
+// code is checked without anyone remembering to add it to a list.
+func codes(t *testing.T, files ...string) map[string]int64 {
 	t.Helper()
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "errors.go", nil, 0)
-	require.NoError(t, err)
 	out := map[string]int64{}
+	for _, file := range files {
+		codesOf(t, file, out)
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+func codesOf(t *testing.T, file string, out map[string]int64) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, nil, 0)
+	require.NoError(t, err)
 	for _, d := range f.Decls {
 		g, ok := d.(*ast.GenDecl)
 		if !ok || g.Tok != token.CONST {
@@ -44,12 +48,10 @@ func codes(t *testing.T) map[string]int64 {
 				if strings.HasPrefix(exprString(lit), "-") {
 					n = -n
 				}
-				out[name.Name] = n
+				out[file+": "+name.Name] = n
 			}
 		}
 	}
-	require.NotEmpty(t, out)
-	return out
 }
 
 func exprString(e ast.Expr) string {
@@ -66,7 +68,9 @@ func TestErrorCodesAreUniqueAndMirroredInProtocolMD(t *testing.T) {
 	doc, err := os.ReadFile("../protocol.md")
 	require.NoError(t, err)
 	seen := map[int64]string{}
-	for name, code := range codes(t) {
+	// The transport's codes and Tether's own share one table in
+	// protocol.md; ACP's are its own (handlers/acp).
+	for name, code := range codes(t, "errors.go", "../protocol/errors.go") {
 		if other, dup := seen[code]; dup {
 			t.Errorf("%s and %s share code %d", name, other, code)
 		}
@@ -76,27 +80,18 @@ func TestErrorCodesAreUniqueAndMirroredInProtocolMD(t *testing.T) {
 	}
 }
 
-func TestWireErrorMapsEveryKind(t *testing.T) {
+func TestAsErrorKeepsCodesAndDefaultsToInternal(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		code int64
 	}{
-		{&sessions.ParamError{Field: "cwd", Reason: "x"}, CodeInvalidParams},
-		{fmt.Errorf("wrapped: %w", &sessions.ParamError{Field: "cwd"}), CodeInvalidParams},
-		{fmt.Errorf("%w: frob", errMethodNotFound), CodeMethodNotFound},
+		{&Error{Code: -32010, Message: "busy"}, -32010},
+		{fmt.Errorf("wrapped: %w", &Error{Code: -32011, Message: "x"}), -32011},
+		{fmt.Errorf("%w: frob", ErrMethodNotFound), CodeMethodNotFound},
 		{ErrRequestCancelled, CodeRequestCancelled},
-		{fmt.Errorf("queue: %w", sessions.ErrBusy), CodeSessionBusy},
-		{fmt.Errorf("%w: claude: install it", backends.ErrUnavailable), CodeBackendUnavailable},
-		{fmt.Errorf("turn: %w: overloaded", backends.ErrFailed), CodeBackendFailed},
-		{sessions.ErrShuttingDown, CodeShuttingDown},
-		{sessions.ErrClosed, CodeSessionClosed},
-		{errors.New("something unforeseen"), CodeInternalError},
+		{ErrClosed, CodeRequestCancelled},
+		{fmt.Errorf("something unforeseen"), CodeInternalError},
 	} {
-		e := wireError(tc.err)
-		assert.Equal(t, tc.code, e.Code, "%v", tc.err)
-		assert.Equal(t, tc.err.Error(), e.Message, "the message is the error's own")
+		assert.Equal(t, tc.code, asError(tc.err).Code, "%v", tc.err)
 	}
-	e := wireError(&sessions.ParamError{Field: "prompt", Reason: "required"})
-	require.NotNil(t, e.Data)
-	assert.JSONEq(t, `{"field":"prompt"}`, string(*e.Data))
 }

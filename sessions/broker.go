@@ -3,14 +3,12 @@ package sessions
 import (
 	"sync"
 
-	"github.com/google/uuid"
-
 	"github.com/tether-dev/tether/backends"
 )
 
 // Broker holds the permission requests that wait for the editor, across all
-// sessions, so that permission/respond (which names only a request id) finds
-// its request.
+// sessions, so that an answer (which names only a request id) finds its
+// request; and the rules each session instance was told to remember.
 //
 // Each request is a one-shot reply: a channel with room for exactly one
 // Decision. Whoever removes the request from the map (the editor's answer,
@@ -18,19 +16,20 @@ import (
 // and the backend never blocks. The mutex guards only the maps; nothing is
 // sent while holding it that could block.
 type Broker struct {
-	mu         sync.Mutex
-	pending    map[string]*pendingPermission
-	remembered map[string]map[string]bool // session id → tool names allowed for the session
-	gone       string                     // set when no client can answer any more: the reason
+	mu      sync.Mutex
+	pending map[string]*pendingPermission
+	// remembered holds, per session instance (not per session id: a new
+	// session that reuses an id asks again), the rules "always" added.
+	remembered map[uint64]map[string]bool
+	gone       string // set when no client can answer any more: the reason
 }
 
 type pendingPermission struct {
-	sessionID string
-	toolName  string
-	decision  chan backends.Decision
-	// withdrawn tells the editor the request is gone. Whoever withdraws the
-	// request calls it before sending the deny, so the notice reaches the
-	// editor before anything the backend does next.
+	instance uint64
+	rule     string // what "always" remembers; "" when the agent remembers
+	decision chan backends.Decision
+	// withdrawn tells the session the request is gone, before the deny is
+	// sent; the session tells the editor from its turn goroutine.
 	withdrawn func(reason string)
 }
 
@@ -38,29 +37,43 @@ type pendingPermission struct {
 func NewBroker() *Broker {
 	return &Broker{
 		pending:    make(map[string]*pendingPermission),
-		remembered: make(map[string]map[string]bool),
+		remembered: make(map[uint64]map[string]bool),
 	}
 }
 
-// ask registers a request for toolName in session. When the answer is known
-// already (the editor allowed the tool for the session, or no client is left
-// to answer) the decision is ready at once and ask is false: nothing needs
-// to be asked. withdrawn is called if the request is withdrawn.
-func (b *Broker) ask(sessionID, toolName string, withdrawn func(reason string)) (p backends.Permission, ask bool) {
+// ask registers request id of session instance. When the answer is known
+// already (a rule the editor allowed for the session covers it, or no
+// client is left to answer) the decision is ready at once and ask is false:
+// nothing needs to be asked. withdrawn is called, on whatever goroutine
+// withdraws it, if the request is withdrawn.
+func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest, withdrawn func(reason string)) (p backends.Permission, ask bool) {
 	ch := make(chan backends.Decision, 1)
-	p = backends.Permission{ID: uuid.NewString(), Decision: ch}
+	p = backends.Permission{ID: id, Decision: ch}
+	rule := ""
+	if !req.AgentRemembers {
+		rule = ruleOf(req)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
-	case b.remembered[sessionID][toolName]:
-		ch <- backends.Decision{Allow: true, Reason: "allowed earlier in this session", Remember: true}
+	case rule != "" && b.remembered[instance][rule]:
+		ch <- backends.Decision{Allow: true, Reason: "allowed earlier in this session (" + rule + ")", Remember: true}
 		return p, false
 	case b.gone != "":
 		ch <- backends.Decision{Reason: b.gone}
 		return p, false
 	}
-	b.pending[p.ID] = &pendingPermission{sessionID: sessionID, toolName: toolName, decision: ch, withdrawn: withdrawn}
+	b.pending[id] = &pendingPermission{instance: instance, rule: rule, decision: ch, withdrawn: withdrawn}
 	return p, true
+}
+
+// ruleOf is the rule "always" adds for a request: the backend's, else the
+// tool with its exact input.
+func ruleOf(req backends.PermissionRequest) string {
+	if req.Rule != "" {
+		return req.Rule
+	}
+	return req.ToolName + "(" + string(req.ToolInput) + ")"
 }
 
 // Respond delivers the editor's decision for requestID. It fails with a
@@ -70,11 +83,11 @@ func (b *Broker) Respond(requestID string, d backends.Decision) error {
 	p, ok := b.pending[requestID]
 	if ok {
 		delete(b.pending, requestID)
-		if d.Allow && d.Remember {
-			if b.remembered[p.sessionID] == nil {
-				b.remembered[p.sessionID] = make(map[string]bool)
+		if d.Allow && d.Remember && p.rule != "" {
+			if b.remembered[p.instance] == nil {
+				b.remembered[p.instance] = make(map[string]bool)
 			}
-			b.remembered[p.sessionID][p.toolName] = true
+			b.remembered[p.instance][p.rule] = true
 		}
 	}
 	b.mu.Unlock()
@@ -116,22 +129,23 @@ func (b *Broker) clientGone(reason string) {
 	}
 }
 
-// waiting reports how many requests of a session wait for the editor.
-func (b *Broker) waiting(sessionID string) int {
+// waiting reports how many requests of a session instance wait for the
+// editor.
+func (b *Broker) waiting(instance uint64) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
 	for _, p := range b.pending {
-		if p.sessionID == sessionID {
+		if p.instance == instance {
 			n++
 		}
 	}
 	return n
 }
 
-// forget drops what the editor allowed for a session that ended.
-func (b *Broker) forget(sessionID string) {
+// forget drops what the editor allowed for a session instance that ended.
+func (b *Broker) forget(instance uint64) {
 	b.mu.Lock()
-	delete(b.remembered, sessionID)
+	delete(b.remembered, instance)
 	b.mu.Unlock()
 }

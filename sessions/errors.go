@@ -5,20 +5,25 @@ import (
 	"fmt"
 )
 
-// Errors of this package. rpc turns them into JSON-RPC codes; everything else
-// compares them with errors.Is.
+// Errors of this package. Each dialect turns them into its own codes;
+// everything else compares them with errors.Is.
 var (
-	// ErrBusy means a session's query queue is full.
+	// ErrBusy means a session's queue is full.
 	ErrBusy = errors.New("session busy")
-	// ErrClosed means the session was cleaned up or Tether is shutting
-	// down while the request waited.
+	// ErrClosed means the session was closed, or Tether is shutting down,
+	// while the request waited.
 	ErrClosed = errors.New("session closed")
 	// ErrShuttingDown means Tether accepts no new work.
 	ErrShuttingDown = errors.New("shutting down")
+	// ErrNotFound means no session has the id.
+	ErrNotFound = errors.New("no such session")
+	// ErrShutdownTimeout means sessions were still closing when shutdown's
+	// deadline passed; their processes were killed.
+	ErrShutdownTimeout = errors.New("shutdown timed out")
 )
 
-// ParamError is a request parameter that is missing or wrong. rpc answers it
-// with -32602 (invalid params); Field names the parameter.
+// ParamError is a request parameter that is missing or wrong. Dialects
+// answer it as invalid params; Field names the parameter.
 type ParamError struct {
 	Field  string
 	Reason string

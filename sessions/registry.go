@@ -2,10 +2,11 @@
 // creates them, the Session actor that owns each one's backend connection,
 // and the Broker that holds permission requests until the editor answers.
 //
-// Nothing here knows about JSON-RPC. Requests come in as typed calls whose
+// Nothing here knows a wire dialect. Requests come in as typed calls whose
 // replies are callbacks, called exactly once and never from the caller's
-// goroutine when the answer has to wait: the caller is jsonrpc2's read loop,
-// which must not block.
+// goroutine when the answer has to wait: the caller is a dialect's read
+// loop, which must not block. Events go out through the Events interface a
+// dialect implements.
 package sessions
 
 import (
@@ -17,27 +18,32 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // Registry finds and creates sessions and closes them.
 //
 // Goroutines: every session's actor (see Session), and one waiter per
-// session/cleanup that replies once the actor has exited. The Registry
-// starts both and Shutdown waits for both.
+// Close that replies once the actor has exited. The Registry starts both
+// and Shutdown waits for both.
 type Registry struct {
 	backends       map[string]backends.Backend
 	names          []string // backend names, in the order given
 	defaultBackend string
-	client         Client
 	broker         *Broker
 	log            *slog.Logger
+	queueLimit     int
 
 	ctx    context.Context // parent of every session's context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// killCtx ends when shutdown's deadline has passed: backends then kill
+	// rather than wait.
+	killCtx context.Context
+	kill    context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -49,27 +55,35 @@ type Config struct {
 	// Backends are the backends clients may choose, in the order
 	// initialize lists them.
 	Backends []backends.Backend
-	// DefaultBackend is used by queries that name none.
+	// DefaultBackend is used by sessions that name none.
 	DefaultBackend string
-	Client         Client
-	Log            *slog.Logger
+	// QueueLimit is how many prompts may wait behind a session's running
+	// one; 0 means DefaultQueueLimit.
+	QueueLimit int
+	Log        *slog.Logger
 }
 
 // NewRegistry returns a Registry with no sessions.
 func NewRegistry(cfg Config) *Registry {
 	ctx, cancel := context.WithCancel(context.Background())
+	killCtx, kill := context.WithCancel(context.Background())
 	r := &Registry{
 		backends:       make(map[string]backends.Backend),
 		defaultBackend: cfg.DefaultBackend,
-		client:         cfg.Client,
 		broker:         NewBroker(),
 		log:            cfg.Log,
+		queueLimit:     cfg.QueueLimit,
 		ctx:            ctx,
 		cancel:         cancel,
+		killCtx:        killCtx,
+		kill:           kill,
 		sessions:       make(map[string]*Session),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.queueLimit <= 0 {
+		r.queueLimit = DefaultQueueLimit
 	}
 	for _, b := range cfg.Backends {
 		r.backends[b.Name()] = b
@@ -78,49 +92,90 @@ func NewRegistry(cfg Config) *Registry {
 	return r
 }
 
-// Backends describes every backend for initialize.
-func (r *Registry) Backends() []protocol.BackendInfo {
-	infos := make([]protocol.BackendInfo, 0, len(r.names))
+// BackendInfo describes one backend for a dialect's initialize.
+type BackendInfo struct {
+	Name      string
+	Available bool
+	Detail    string
+	backends.Info
+}
+
+// Backends describes every backend, in the order given.
+func (r *Registry) Backends() []BackendInfo {
+	infos := make([]BackendInfo, 0, len(r.names))
 	for _, name := range r.names {
-		ok, detail := r.backends[name].Available()
-		infos = append(infos, protocol.BackendInfo{Name: name, Available: ok, Detail: detail})
+		b := r.backends[name]
+		ok, detail := b.Available()
+		infos = append(infos, BackendInfo{Name: name, Available: ok, Detail: detail, Info: b.Info()})
 	}
 	return infos
 }
 
-// DefaultBackend is the backend used by queries that name none.
+// DefaultBackend is the backend of sessions that name none.
 func (r *Registry) DefaultBackend() string { return r.defaultBackend }
 
-// Query runs q on its session, creating the session on its first query.
-// q.Reply is called exactly once: at once for a query that cannot run, else
-// when its turn ends.
-func (r *Registry) Query(q Query) {
-	s, err := r.session(q.Params)
-	if err != nil {
-		q.Reply(protocol.QueryResult{}, err)
-		return
-	}
-	s.enqueue(q)
+// Options are a session's options, fixed when it is created.
+type Options struct {
+	SessionID string
+	// Backend is the backend's name; empty means the default.
+	Backend string
+	backends.Options
+	// Events receive the session's events outside turns (its status when
+	// it closes); a nil Events drops them.
+	Events Events
 }
 
-// session finds the session of p, or creates it from p's options.
-func (r *Registry) session(p protocol.QueryParams) (*Session, error) {
+// Open creates the session if it does not exist and starts its backend
+// now, so that the first prompt finds it ready. ready (may be nil) is
+// called once the backend has started, or with why it could not; an error
+// returned means no session could be made.
+func (r *Registry) Open(opts Options, ready func(error)) error {
+	s, err := r.session(opts, false)
+	if err != nil {
+		return err
+	}
+	if ready == nil {
+		ready = func(error) {}
+	}
+	s.enqueue(&job{Prompt: Prompt{Ctx: r.ctx}, ready: ready})
+	return nil
+}
+
+// Prompt runs p on its session, creating the session if it is unknown and
+// p.MustExist is not set. p.Reply is called exactly once: at once for a
+// prompt that cannot run, else when its turn ends.
+func (r *Registry) Prompt(p Prompt) {
+	s, err := r.session(p.Options, p.MustExist)
+	if err != nil {
+		p.Reply(TurnResult{}, err)
+		return
+	}
+	s.enqueue(&job{Prompt: p})
+}
+
+var instances atomic.Uint64
+
+// session finds the session of opts, or creates it.
+func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closing {
 		return nil, ErrShuttingDown
 	}
-	if s, ok := r.sessions[p.SessionID]; ok {
-		if p.Backend != "" && p.Backend != s.backend.Name() {
-			return nil, paramErrorf("backend", "session %q runs on %q; a live session cannot change backend (clean it up first)", p.SessionID, s.backend.Name())
+	id := opts.SessionID
+	if s, ok := r.sessions[id]; ok {
+		if opts.Backend != "" && opts.Backend != s.backend.Name() {
+			return nil, paramErrorf("backend", "session %q runs on %q; a live session cannot change backend (close it first)", id, s.backend.Name())
 		}
-		if p.Cwd != "" && filepath.Clean(p.Cwd) != s.opts.Cwd {
-			return nil, paramErrorf("cwd", "session %q runs in %q; a live session cannot change cwd (clean it up first)", p.SessionID, s.opts.Cwd)
+		if opts.Cwd != "" && filepath.Clean(opts.Cwd) != s.opts.Cwd {
+			return nil, paramErrorf("cwd", "session %q runs in %q; a live session cannot change cwd (close it first)", id, s.opts.Cwd)
 		}
 		return s, nil
 	}
-
-	name := p.Backend
+	if mustExist {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	name := opts.Backend
 	if name == "" {
 		name = r.defaultBackend
 	}
@@ -131,25 +186,40 @@ func (r *Registry) session(p protocol.QueryParams) (*Session, error) {
 	if ok, detail := b.Available(); !ok {
 		return nil, fmt.Errorf("%w: %s: %s", backends.ErrUnavailable, name, detail)
 	}
-	cwd, err := sessionCwd(p.Cwd)
+	if len(opts.MCPServers) > 0 && !b.Info().MCPServers {
+		return nil, fmt.Errorf("%w: the %s backend cannot use MCP servers", backends.ErrUnsupported, name)
+	}
+	cwd, err := sessionCwd(opts.Cwd)
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(r.ctx, p.SessionID, b, backends.Options{
-		SessionID:      p.SessionID,
-		Model:          p.Model,
-		Cwd:            cwd,
-		SystemPrompt:   p.SystemPrompt,
-		PermissionMode: p.PermissionMode,
-		MaxTurns:       p.MaxTurns,
-		Tools:          p.Tools,
-
-		AppendSystemPrompt: p.AppendSystemPrompt,
-		AllowedTools:       p.AllowedTools,
-		DisallowedTools:    p.DisallowedTools,
-		Resume:             p.Resume,
-	}, r.client, r.broker, r.log)
-	r.sessions[p.SessionID] = s
+	bopts := opts.Options
+	bopts.SessionID, bopts.Cwd = id, cwd
+	events := opts.Events
+	if events == nil {
+		events = Discard{}
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	s := &Session{
+		id:        id,
+		instance:  instances.Add(1),
+		backend:   b,
+		opts:      bopts,
+		createdAt: time.Now().UTC(),
+		events:    events,
+		broker:    r.broker,
+		log:       r.log.With("session", id),
+		limit:     r.queueLimit,
+		ctx:       ctx,
+		cancel:    cancel,
+		killCtx:   r.killCtx,
+		inbox:     newMailbox(),
+		done:      make(chan struct{}),
+		status:    StateStarting,
+		model:     bopts.Model,
+		mode:      bopts.PermissionMode,
+	}
+	r.sessions[id] = s
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -181,23 +251,49 @@ func sessionCwd(cwd string) (string, error) {
 	return filepath.Clean(cwd), nil
 }
 
-// Cancel stops the running query of a session and every queued one, and
-// withdraws its pending permission requests. reply gets how many queries
+func (r *Registry) find(id string) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions[id]
+}
+
+// Exists reports whether a session is live.
+func (r *Registry) Exists(id string) bool { return r.find(id) != nil }
+
+// Cancel stops the running prompt of a session and every queued one, and
+// withdraws its pending permission requests. reply gets how many prompts
 // were cancelled; an unknown session has none.
 func (r *Registry) Cancel(sessionID string, reply func(int)) {
-	r.mu.Lock()
-	s := r.sessions[sessionID]
-	r.mu.Unlock()
+	s := r.find(sessionID)
 	if s == nil || !s.send(cmdCancel{reply}) {
 		reply(0)
 	}
 }
 
-// Cleanup ends a session: its queries are cancelled, its permission
-// requests withdrawn, its backend stopped, and it is forgotten. reply is
-// called after the session's actor has exited, with false for an unknown
-// session.
-func (r *Registry) Cleanup(sessionID string, reply func(closed bool)) {
+// Configure switches a live session's model and mode (an empty value
+// leaves it as it is). The next turn runs with them; a backend that can
+// switch a live connection does so then.
+func (r *Registry) Configure(sessionID, model, mode string) error {
+	s := r.find(sessionID)
+	if s == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, sessionID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if model != "" {
+		s.model = model
+	}
+	if mode != "" {
+		s.mode = mode
+	}
+	return nil
+}
+
+// Close ends a session: its prompts are cancelled, its permission requests
+// withdrawn, its backend stopped, and it is forgotten at once, so that a
+// new session may take its id. reply is called after the session's actor
+// has exited, with false for an unknown session.
+func (r *Registry) Close(sessionID string, reply func(closed bool)) {
 	r.mu.Lock()
 	s := r.sessions[sessionID]
 	delete(r.sessions, sessionID)
@@ -218,7 +314,7 @@ func (r *Registry) Cleanup(sessionID string, reply func(closed bool)) {
 }
 
 // List describes the live sessions, oldest first.
-func (r *Registry) List() []protocol.SessionInfo {
+func (r *Registry) List() []Info {
 	r.mu.Lock()
 	list := make([]*Session, 0, len(r.sessions))
 	for _, s := range r.sessions {
@@ -231,34 +327,26 @@ func (r *Registry) List() []protocol.SessionInfo {
 		}
 		return list[i].id < list[j].id
 	})
-	infos := make([]protocol.SessionInfo, 0, len(list))
+	infos := make([]Info, 0, len(list))
 	for _, s := range list {
 		infos = append(infos, s.info())
 	}
 	return infos
 }
 
-// Respond delivers the editor's answer to a permission request.
-func (r *Registry) Respond(p protocol.RespondParams) error {
-	var d backends.Decision
-	switch p.Decision {
-	case protocol.DecisionAllow:
-		d = backends.Decision{Allow: true, Reason: p.Reason, Remember: p.Remember}
-	case protocol.DecisionDeny:
-		d = backends.Decision{Reason: p.Reason}
-	default:
-		return paramErrorf("decision", "want %q or %q, got %q", protocol.DecisionAllow, protocol.DecisionDeny, p.Decision)
-	}
-	return r.broker.Respond(p.RequestID, d)
+// Respond delivers the editor's answer to a permission request. It fails
+// with a *ParamError (field requestId) when the request is unknown, or was
+// answered or withdrawn already.
+func (r *Registry) Respond(requestID string, d backends.Decision) error {
+	return r.broker.Respond(requestID, d)
 }
 
 // Drain is for a client that can send nothing more (its input ended) but
-// may still read: the queries it sent run to their end, while every
+// may still read: the prompts it sent run to their end, while every
 // permission request, pending or later, is denied, since nobody can answer
-// it. Drain returns when no session has a query running or waiting, or ctx
-// ends. Shutdown comes after it.
+// it. It returns when no session runs or queues a prompt, or ctx ends.
 func (r *Registry) Drain(ctx context.Context) error {
-	r.broker.clientGone("client gone")
+	r.broker.clientGone(ReasonClientGone)
 	r.mu.Lock()
 	var waits []chan struct{}
 	for _, s := range r.sessions {
@@ -272,14 +360,22 @@ func (r *Registry) Drain(ctx context.Context) error {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for queries to end: %w", ctx.Err())
+			return fmt.Errorf("waiting for prompts to end: %w", context.Cause(ctx))
 		}
 	}
 	return nil
 }
 
-// Shutdown refuses new queries, closes every session and waits until all
-// of them have exited, or ctx ends. It is safe to call more than once.
+// killWait bounds how long Shutdown waits for sessions after it told their
+// backends to kill: killing is quick, and a backend that still hangs must
+// not keep Tether alive.
+const killWait = 10 * time.Second
+
+// Shutdown refuses new prompts, closes every session and waits until all
+// of them have exited. When ctx ends first, every backend is told to stop
+// at once (SIGKILL to its processes), and Shutdown still waits for them,
+// then returns an error wrapping ErrShutdownTimeout. It is safe to call
+// more than once.
 func (r *Registry) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.closing = true
@@ -295,6 +391,32 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("waiting for sessions to close: %w", errors.Join(ctx.Err(), context.Cause(ctx)))
 	}
+	r.log.Warn("sessions still closing at the shutdown deadline; killing their processes")
+	r.kill()
+	timer := time.NewTimer(killWait)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return fmt.Errorf("%w: sessions were still closing; their processes were killed", ErrShutdownTimeout)
+	case <-timer.C:
+		return fmt.Errorf("%w: sessions still running %v after their processes were killed", ErrShutdownTimeout, killWait)
+	}
+}
+
+// Discard is an Events that drops every event, and refuses tool calls.
+type Discard struct{}
+
+func (Discard) Status(Status)                         {}
+func (Discard) Token(string)                          {}
+func (Discard) Thinking(string)                       {}
+func (Discard) ToolUse(backends.ToolUse)              {}
+func (Discard) ToolResult(backends.ToolResult)        {}
+func (Discard) Plan([]backends.PlanEntry)             {}
+func (Discard) Usage(backends.ContextUsage)           {}
+func (Discard) Commands([]backends.Command)           {}
+func (Discard) PermissionRequested(PermissionRequest) {}
+func (Discard) PermissionWithdrawn(string, string)    {}
+func (Discard) CallTool(context.Context, backends.ToolCall) (backends.ToolCallResult, error) {
+	return backends.ToolCallResult{}, errors.New("no editor to run the tool")
 }

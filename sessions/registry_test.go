@@ -2,233 +2,179 @@ package sessions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
-const guard = 20 * time.Second
-
-// recorder is a Client that records notifications in order.
-type recorder struct {
-	mu    sync.Mutex
-	notes []string // method + " " + status, for status notifications
-}
-
-func (r *recorder) Notify(_ context.Context, method string, params any) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p, ok := params.(protocol.StatusParams); ok {
-		method += " " + p.Status
-	}
-	r.notes = append(r.notes, method)
-	return nil
-}
-
-func (r *recorder) Call(context.Context, string, any, any) error {
-	return errors.New("no client tools here")
-}
-
-// fakeBackend counts Opens and Closes; its conns answer each query with
-// the prompt as one token, and can be told to fail Open or to block a
-// query until released.
-type fakeBackend struct {
-	mu       sync.Mutex
-	opens    int
-	closes   int
-	failOpen error
-	opts     []backends.Options
-	turns    []backends.Turn
-	release  chan struct{} // when set, queries wait for it
-	closing  chan struct{} // when set, Close waits for it
-	started  chan string   // when set, gets each query's prompt as it reaches the backend
-}
-
-func (b *fakeBackend) Name() string              { return "fake" }
-func (b *fakeBackend) Available() (bool, string) { return true, "" }
-func (b *fakeBackend) Open(_ context.Context, opts backends.Options) (backends.Conn, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.opens++
-	b.opts = append(b.opts, opts)
-	if err := b.failOpen; err != nil {
-		b.failOpen = nil
-		return nil, err
-	}
-	return fakeConn{b}, nil
-}
-
-type fakeConn struct{ b *fakeBackend }
-
-func (c fakeConn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
-	c.b.mu.Lock()
-	c.b.turns = append(c.b.turns, turn)
-	release, started := c.b.release, c.b.started
-	c.b.mu.Unlock()
-	if started != nil {
-		started <- turn.Prompt
-	}
-	if release != nil {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return backends.Result{StopReason: protocol.StopCancelled}, nil
-		}
-	}
-	sink.Token(turn.Prompt)
-	return backends.Result{StopReason: protocol.StopEndTurn}, nil
-}
-
-func (c fakeConn) Close() error {
-	if c.b.closing != nil {
-		<-c.b.closing
-	}
-	c.b.mu.Lock()
-	c.b.closes++
-	c.b.mu.Unlock()
-	return nil
-}
-
-type answer struct {
-	res protocol.QueryResult
-	err error
-}
-
-// ask sends a query and returns where its answer will arrive.
-func ask(r *Registry, ctx context.Context, session, prompt string, extra ...func(*protocol.QueryParams)) <-chan answer {
-	ch := make(chan answer, 1)
-	p := protocol.QueryParams{SessionID: session, Prompt: prompt}
-	for _, f := range extra {
-		f(&p)
-	}
-	r.Query(Query{ID: json.RawMessage(`1`), Ctx: ctx, Params: p, Reply: func(res protocol.QueryResult, err error) {
-		ch <- answer{res, err}
-	}})
-	return ch
-}
-
-func wait[T any](t *testing.T, ch <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(guard):
-		t.Fatal("no answer")
-		var zero T
-		return zero
-	}
-}
-
-func newTestRegistry(t *testing.T, b *fakeBackend) (*Registry, *recorder) {
-	rec := &recorder{}
-	r := NewRegistry(Config{Backends: []backends.Backend{b}, DefaultBackend: "fake", Client: rec})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		require.NoError(t, r.Shutdown(ctx))
-	})
-	return r, rec
-}
-
-func TestOneConnectionServesEveryQueryOfASession(t *testing.T) {
+func TestOneConnectionServesEveryPromptOfASession(t *testing.T) {
 	b := &fakeBackend{}
-	r, _ := newTestRegistry(t, b)
+	r := newTestRegistry(t, b)
 	for i := range 3 {
-		a := wait(t, ask(r, context.Background(), "s", fmt.Sprint("q", i), func(p *protocol.QueryParams) {
-			p.Model = fmt.Sprint("model-", i)
-			p.PermissionMode = "plan"
+		a := wait(t, ask(r, context.Background(), &recorder{}, "s", fmt.Sprint("q", i), func(p *Prompt) {
+			p.Turn.Model = fmt.Sprint("model-", i)
+			p.Turn.PermissionMode = "plan"
 		}))
 		require.NoError(t, a.err)
 		assert.Equal(t, fmt.Sprint("q", i), a.res.Text)
 	}
-	wait(t, ask(r, context.Background(), "other", "x"))
+	wait(t, ask(r, context.Background(), &recorder{}, "other", "x"))
 	assert.Equal(t, 2, b.opens, "one connection per session")
-	assert.Equal(t, backends.Turn{Prompt: "q2", Model: "model-2", PermissionMode: "plan"}, b.turns[2], "per-query options reach the backend")
-	assert.Equal(t, "model-0", b.opts[0].Model)
+	assert.Equal(t, backends.Turn{Prompt: backends.TextPrompt("q2"), Model: "model-2", PermissionMode: "plan"}, b.turns[2], "per-prompt options reach the backend")
 	assert.Equal(t, "s", b.opts[0].SessionID)
 	assert.Equal(t, "model-2", r.List()[0].Model, "the list shows the model last asked for")
 }
 
-func TestAFailedStartIsRetriedByTheNextQuery(t *testing.T) {
+func TestAFailedStartIsRetriedByTheNextPrompt(t *testing.T) {
 	b := &fakeBackend{failOpen: fmt.Errorf("%w: no such binary", backends.ErrFailed)}
-	r, rec := newTestRegistry(t, b)
-	a := wait(t, ask(r, context.Background(), "s", "first"))
+	r := newTestRegistry(t, b)
+	rec := &recorder{}
+	a := wait(t, ask(r, context.Background(), rec, "s", "first"))
 	require.ErrorIs(t, a.err, backends.ErrFailed)
 	assert.ErrorContains(t, a.err, "no such binary")
-	assert.Equal(t, protocol.StatusFailed, r.List()[0].Status)
+	assert.Equal(t, StateFailed, r.List()[0].Status)
 
-	a = wait(t, ask(r, context.Background(), "s", "second"))
+	a = wait(t, ask(r, context.Background(), rec, "s", "second"))
 	require.NoError(t, a.err)
 	assert.Equal(t, "second", a.res.Text)
 	assert.Equal(t, 2, b.opens)
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
 	assert.Equal(t, []string{
-		"session/status starting", "session/status failed",
-		"session/status starting", "session/status busy", "session/token", "session/status idle",
-	}, rec.notes)
+		"status starting", "status failed",
+		"status starting", "status busy", "token second", "status idle",
+	}, rec.lines())
 }
 
-func TestCleanupAnswersAfterTheBackendIsClosed(t *testing.T) {
-	b := &fakeBackend{release: make(chan struct{}), closing: make(chan struct{}), started: make(chan string, 1)}
-	r, _ := newTestRegistry(t, b)
-	running := ask(r, context.Background(), "s", "long")
-	queued := ask(r, context.Background(), "s", "queued")
-	assert.Equal(t, "long", wait(t, b.started))
+func TestCancelWhileTheBackendStartsAnswersCancelledAndKeepsTheSession(t *testing.T) {
+	b := &fakeBackend{openGate: make(chan struct{}), opening: make(chan struct{}, 2)}
+	r := newTestRegistry(t, b)
+	rec := &recorder{}
+	first := ask(r, context.Background(), rec, "s", "first")
+	cancelled := make(chan int, 1)
+	wait(t, b.opening)
+	r.Cancel("s", func(n int) { cancelled <- n })
+	assert.Equal(t, 1, wait(t, cancelled))
+	a := wait(t, first)
+	require.NoError(t, a.err)
+	assert.Equal(t, TurnResult{SessionID: "s", StopReason: backends.StopCancelled}, a.res)
+	assert.NotEqual(t, StateFailed, r.List()[0].Status, "a cancelled start is no failure")
 
-	closed := make(chan bool, 1)
-	r.Cleanup("s", func(ok bool) { closed <- ok })
-	assert.Equal(t, protocol.StopCancelled, wait(t, running).res.StopReason)
-	assert.Equal(t, protocol.StopCancelled, wait(t, queued).res.StopReason)
-	select {
-	case <-closed:
-		t.Fatal("cleanup answered before the backend finished closing")
-	default:
-	}
-	close(b.closing)
-	assert.True(t, wait(t, closed))
-	assert.Equal(t, 1, b.closes)
-	assert.Empty(t, r.List())
+	close(b.openGate)
+	a = wait(t, ask(r, context.Background(), rec, "s", "second"))
+	require.NoError(t, a.err)
+	assert.Equal(t, "second", a.res.Text, "the session is still usable")
 }
 
-func TestCancelledQueuedQueryLeavesTheQueueInOrder(t *testing.T) {
+func TestTheQueueHoldsSixteenBehindTheRunningPrompt(t *testing.T) {
 	b := &fakeBackend{release: make(chan struct{})}
-	r, _ := newTestRegistry(t, b)
-	first := ask(r, context.Background(), "s", "first")
-	ctx, cancel := context.WithCancelCause(context.Background())
-	middle := ask(r, ctx, "s", "middle")
-	last := ask(r, context.Background(), "s", "last")
+	r := newTestRegistry(t, b)
+	var answers []<-chan answer
+	// 18 at once to an idle session: one runs, sixteen wait, one is refused.
+	for i := range DefaultQueueLimit + 2 {
+		answers = append(answers, ask(r, context.Background(), &recorder{}, "s", fmt.Sprint(i)))
+	}
+	last := wait(t, answers[DefaultQueueLimit+1])
+	assert.ErrorIs(t, last.err, ErrBusy)
+	close(b.release)
+	for i, a := range answers[:DefaultQueueLimit+1] {
+		got := wait(t, a)
+		require.NoError(t, got.err, "prompt %d", i)
+		assert.Equal(t, fmt.Sprint(i), got.res.Text, "in order")
+	}
+}
 
+func TestCloseAnswersAfterTheBackendIsClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &fakeBackend{release: make(chan struct{}), closing: make(chan struct{}), started: make(chan string, 1)}
+		r := NewRegistry(Config{Backends: []backends.Backend{b}, DefaultBackend: "fake"})
+		running := ask(r, context.Background(), &recorder{}, "s", "long")
+		queued := ask(r, context.Background(), &recorder{}, "s", "queued")
+		assert.Equal(t, "long", <-b.started)
+		closed := make(chan bool, 1)
+		r.Close("s", func(ok bool) { closed <- ok })
+		assert.Equal(t, backends.StopCancelled, (<-running).res.StopReason)
+		assert.Equal(t, backends.StopCancelled, (<-queued).res.StopReason)
+		synctest.Wait()
+		select {
+		case <-closed:
+			t.Fatal("close answered before the backend finished closing")
+		default:
+		}
+		close(b.closing)
+		assert.True(t, <-closed)
+		assert.Equal(t, 1, b.closes)
+		assert.Empty(t, r.List())
+		require.NoError(t, r.Shutdown(context.Background()))
+	})
+}
+
+func TestCancelledQueuedPromptLeavesTheQueueInOrder(t *testing.T) {
+	b := &fakeBackend{release: make(chan struct{})}
+	r := newTestRegistry(t, b)
+	first := ask(r, context.Background(), &recorder{}, "s", "first")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	middle := ask(r, ctx, &recorder{}, "s", "middle")
+	last := ask(r, context.Background(), &recorder{}, "s", "last")
 	reason := errors.New("the client cancelled it")
 	cancel(reason)
-	assert.ErrorIs(t, wait(t, middle).err, reason, "a queued query ends with its context's cause, at once")
+	assert.ErrorIs(t, wait(t, middle).err, reason, "a queued prompt ends with its context's cause, at once")
 	close(b.release)
 	assert.Equal(t, "first", wait(t, first).res.Text)
 	assert.Equal(t, "last", wait(t, last).res.Text)
 }
 
-func TestQueryAfterShutdownIsRefused(t *testing.T) {
+func TestPromptAfterShutdownIsRefused(t *testing.T) {
 	b := &fakeBackend{}
-	r, _ := newTestRegistry(t, b)
-	wait(t, ask(r, context.Background(), "s", "x"))
+	r := newTestRegistry(t, b)
+	wait(t, ask(r, context.Background(), &recorder{}, "s", "x"))
 	require.NoError(t, r.Shutdown(context.Background()))
-	assert.ErrorIs(t, wait(t, ask(r, context.Background(), "s", "y")).err, ErrShuttingDown)
+	assert.ErrorIs(t, wait(t, ask(r, context.Background(), &recorder{}, "s", "y")).err, ErrShuttingDown)
 	assert.Equal(t, 1, b.closes)
 }
 
+func TestUnknownSessionWhenItMustExist(t *testing.T) {
+	r := newTestRegistry(t, &fakeBackend{})
+	a := wait(t, ask(r, context.Background(), &recorder{}, "nobody", "x", func(p *Prompt) { p.MustExist = true }))
+	assert.ErrorIs(t, a.err, ErrNotFound)
+	assert.Empty(t, r.List())
+}
+
+func TestOpenStartsTheBackendBeforeTheFirstPrompt(t *testing.T) {
+	b := &fakeBackend{}
+	r := newTestRegistry(t, b)
+	ready := make(chan error, 1)
+	rec := &recorder{}
+	require.NoError(t, r.Open(Options{SessionID: "s", Events: rec}, func(err error) { ready <- err }))
+	require.NoError(t, wait(t, ready))
+	assert.Equal(t, 1, b.opens)
+	assert.Equal(t, StateIdle, r.List()[0].Status)
+	a := wait(t, ask(r, context.Background(), &recorder{}, "s", "hi"))
+	require.NoError(t, a.err)
+	assert.Equal(t, 1, b.opens, "the prompt used the connection opened ahead")
+}
+
+func TestShutdownPastItsDeadlineKillsAndSaysSo(t *testing.T) {
+	b := &fakeBackend{closing: make(chan struct{}), closeCtx: make(chan error, 1)}
+	r := NewRegistry(Config{Backends: []backends.Backend{b}, DefaultBackend: "fake"})
+	wait(t, ask(r, context.Background(), &recorder{}, "s", "x"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err := r.Shutdown(ctx)
+	assert.ErrorIs(t, err, ErrShutdownTimeout)
+	assert.ErrorIs(t, wait(t, b.closeCtx), context.Canceled, "the backend was told to stop at once")
+	assert.Equal(t, 1, b.closes, "and Shutdown waited for it")
+}
+
 func TestUnavailableBackendSaysWhy(t *testing.T) {
-	r := NewRegistry(Config{Backends: []backends.Backend{offBackend{}}, DefaultBackend: "off", Client: &recorder{}})
+	r := NewRegistry(Config{Backends: []backends.Backend{offBackend{}}, DefaultBackend: "off"})
 	defer r.Shutdown(context.Background())
-	a := wait(t, ask(r, context.Background(), "s", "x"))
+	a := wait(t, ask(r, context.Background(), &recorder{}, "s", "x"))
 	assert.ErrorIs(t, a.err, backends.ErrUnavailable)
 	assert.ErrorContains(t, a.err, "install the thing")
 	assert.Empty(t, r.List(), "no session is made for a backend that cannot run")
@@ -238,6 +184,7 @@ type offBackend struct{}
 
 func (offBackend) Name() string              { return "off" }
 func (offBackend) Available() (bool, string) { return false, "install the thing" }
+func (offBackend) Info() backends.Info       { return backends.Info{} }
 func (offBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
 	return nil, errors.New("unreachable")
 }

@@ -9,128 +9,120 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
-// queueLimit is how many queries may wait behind the running one.
-const queueLimit = 16
+// DefaultQueueLimit is how many prompts may wait behind the running one.
+const DefaultQueueLimit = 16
 
-// errSessionCancel is the cause a turn's context is cancelled with by
-// session/cancel, cleanup and shutdown: the query then ends normally with
-// stop reason "cancelled" rather than with an error.
-var errSessionCancel = errors.New("cancelled by session")
+// Causes a turn's context is cancelled with by the session rather than by
+// its request: the turn then ends normally with stop reason "cancelled"
+// rather than with an error.
+var (
+	errSessionCancel  = errors.New(ReasonCancelled)     // session/cancel
+	errSessionClosing = errors.New(ReasonSessionClosed) // close, shutdown, exit, a signal
+)
 
 // Session is one agent session: an actor that exclusively owns the
-// session's backend connection and runs its queries one at a time, in the
+// session's backend connection and runs its prompts one at a time, in the
 // order they arrived.
 //
 // Goroutines:
 //   - run, the actor, started by the Registry when the session is created.
-//     It owns the queue and decides which query runs. It never blocks on the
-//     backend or on the editor for long, so requests handed to it from
-//     jsonrpc2's read loop are taken at once. It stops when the session's
-//     context is cancelled (cleanup, shutdown): it cancels the running
-//     turn, answers the queued queries "cancelled", waits for the turn
-//     goroutine, closes the backend connection and closes done. The
-//     Registry waits for done.
-//   - one turn goroutine at a time, started by run for the query at the
-//     head of the queue and awaited by run (turnDone). It opens the backend
-//     connection if there is none, runs the query, writes every
-//     notification of the query and then its reply, so the editor sees them
-//     in order. While it runs it is the only user of the connection.
-//   - short-lived context.AfterFunc callbacks, one per queued query, that
-//     tell run a waiting query was cancelled; each is stopped when its query
-//     ends.
+//     It owns the queue and decides which job runs. It never blocks on the
+//     backend or on the editor for long, so requests handed to it from a
+//     dialect's read loop are taken at once. It stops when the session's
+//     context is cancelled (close, shutdown): it cancels the running turn,
+//     answers the queued prompts "cancelled", waits for the turn goroutine,
+//     closes the backend connection and closes done. The Registry waits
+//     for done.
+//   - one turn goroutine at a time, started by run for the job at the head
+//     of the queue (a prompt, or opening the backend ahead of the first
+//     prompt) and awaited by run (turnDone). It opens the backend
+//     connection if there is none, runs the prompt, delivers every event of
+//     the turn and then its reply, so the editor sees them in order. While
+//     it runs it is the only user of the connection.
+//   - short-lived context.AfterFunc callbacks, one per queued prompt, that
+//     tell run a waiting prompt was cancelled; each is stopped when its
+//     prompt ends.
 type Session struct {
 	id        string
+	instance  uint64 // unique per session ever made: remembered rules are keyed by it
 	backend   backends.Backend
 	opts      backends.Options
 	createdAt time.Time
-	client    Client
+	events    Events // the session's events outside turns
 	broker    *Broker
 	log       *slog.Logger
+	limit     int
 
 	ctx    context.Context // cancelled to close the session
 	cancel context.CancelFunc
-	// notifyCtx is ctx without its cancellation: the last notifications of
-	// a closing session must still go out. Made once, as it is used for
-	// every token.
-	notifyCtx context.Context
-	inbox     *mailbox      // commands for run; see the cmd types below
-	done      chan struct{} // closed when run has returned
+	// killCtx ends when Tether must stop now (shutdown's deadline passed):
+	// closing the backend then kills its processes rather than waiting.
+	killCtx context.Context
+	inbox   *mailbox      // commands for run; see the cmd types below
+	done    chan struct{} // closed when run has returned
 
-	// conn is touched by the turn goroutine while a turn runs and by run
-	// only when no turn runs; the turnDone channel orders the two.
+	// conn is touched by the turn goroutine while a job runs and by run
+	// only when none runs; the turnDone channel orders the two.
 	conn backends.Conn
 
-	mu     sync.Mutex // guards the fields below, read by List
+	mu     sync.Mutex // guards the fields below, read by List and Configure
 	status string
 	model  string
+	mode   string
 	turns  int
 }
 
 // Commands sent to run through inbox.
 type (
-	cmdEnqueue struct{ q *query }
-	// cmdDequeue says a queued query's context ended.
-	cmdDequeue struct{ q *query }
-	// cmdCancel cancels the running query and every queued one, and
+	cmdEnqueue struct{ j *job }
+	// cmdDequeue says a queued prompt's context ended.
+	cmdDequeue struct{ j *job }
+	// cmdCancel cancels the running prompt and every queued one, and
 	// reports how many to reply.
 	cmdCancel struct{ reply func(int) }
-	// cmdDrain asks to be told (done closed) once no query runs or waits.
+	// cmdDrain asks to be told (done closed) once no job runs or waits.
 	cmdDrain struct{ done chan struct{} }
 )
 
-// query is a Query in the session's hands.
-type query struct {
-	Query
+// job is a Prompt in the session's hands, or (ready set, no prompt) a
+// request to open the backend now.
+type job struct {
+	Prompt
+	ready     func(error) // for an open job
 	stopWatch func() bool // stops the AfterFunc watching Ctx while queued
 	once      sync.Once
 	answered  atomic.Bool // set before Reply is called
 }
 
-// finish replies to the query. Only the goroutine that owns the query at the
-// time (run while queued, the turn goroutine while running) calls it.
-func (q *query) finish(res protocol.QueryResult, err error) {
-	q.once.Do(func() {
-		if q.stopWatch != nil {
-			q.stopWatch()
-		}
-		q.answered.Store(true)
-		q.Reply(res, err)
-	})
-}
+func (j *job) isOpen() bool { return j.ready != nil }
 
-func newSession(parent context.Context, id string, b backends.Backend, opts backends.Options, client Client, broker *Broker, log *slog.Logger) *Session {
-	ctx, cancel := context.WithCancel(parent)
-	return &Session{
-		id:        id,
-		backend:   b,
-		opts:      opts,
-		createdAt: time.Now().UTC(),
-		client:    client,
-		broker:    broker,
-		log:       log.With("session", id),
-		ctx:       ctx,
-		cancel:    cancel,
-		notifyCtx: context.WithoutCancel(ctx),
-		inbox:     newMailbox(),
-		done:      make(chan struct{}),
-		status:    protocol.StatusStarting,
-		model:     opts.Model,
-	}
+// finish replies to the job. Only the goroutine that owns the job at the
+// time (run while queued, the turn goroutine while running) calls it.
+func (j *job) finish(res TurnResult, err error) {
+	j.once.Do(func() {
+		if j.stopWatch != nil {
+			j.stopWatch()
+		}
+		j.answered.Store(true)
+		if j.isOpen() {
+			j.ready(err)
+			return
+		}
+		j.Reply(res, err)
+	})
 }
 
 // send hands a command to run. It reports false when the session has
 // closed; it never waits.
 func (s *Session) send(cmd any) bool { return s.inbox.put(cmd) }
 
-// enqueue hands a query to the session. The query's Reply is called exactly
-// once, whatever happens.
-func (s *Session) enqueue(q Query) {
-	sq := &query{Query: q}
-	if !s.send(cmdEnqueue{sq}) {
-		sq.finish(protocol.QueryResult{}, ErrClosed)
+// enqueue hands a job to the session. Its reply is called exactly once,
+// whatever happens.
+func (s *Session) enqueue(j *job) {
+	if !s.send(cmdEnqueue{j}) {
+		j.finish(TurnResult{}, ErrClosed)
 	}
 }
 
@@ -138,9 +130,9 @@ func (s *Session) enqueue(q Query) {
 func (s *Session) run() {
 	defer close(s.done)
 	var (
-		queue      []*query
-		running    *query
-		turnCancel context.CancelCauseFunc // of the running query, nil when idle
+		queue      []*job
+		running    *job
+		turnCancel context.CancelCauseFunc // of the running job, nil when idle
 		turnDone   chan struct{}
 		drains     []chan struct{}
 	)
@@ -149,21 +141,24 @@ func (s *Session) run() {
 			close(d)
 		}
 	}()
-	for {
-		if turnDone == nil && len(queue) > 0 {
-			q := queue[0]
+	// startNext starts the job at the head of the queue if none runs, so
+	// that a prompt never waits in the queue while the session is idle
+	// (and the queue limit counts only prompts behind a running one).
+	startNext := func() {
+		for turnDone == nil && len(queue) > 0 {
+			j := queue[0]
 			queue = queue[1:]
-			if q.stopWatch != nil && !q.stopWatch() {
-				// The watcher fired: a cmdDequeue for q is on its way and
-				// finds q gone; answer it here.
-				q.finish(protocol.QueryResult{}, context.Cause(q.Ctx))
+			if j.stopWatch != nil && !j.stopWatch() {
+				// The watcher fired: a cmdDequeue for j is on its way and
+				// finds j gone; answer it here.
+				j.finish(TurnResult{}, context.Cause(j.Ctx))
 				continue
 			}
-			q.stopWatch = nil
+			j.stopWatch = nil
 			var ctx context.Context
-			ctx, turnCancel = context.WithCancelCause(q.Ctx)
-			running, turnDone = q, make(chan struct{})
-			go s.runTurn(ctx, q, turnDone)
+			ctx, turnCancel = context.WithCancelCause(j.Ctx)
+			running, turnDone = j, make(chan struct{})
+			go s.runTurn(ctx, j, turnDone)
 		}
 		if turnDone == nil && len(drains) > 0 {
 			for _, d := range drains {
@@ -171,37 +166,46 @@ func (s *Session) run() {
 			}
 			drains = nil
 		}
+	}
+	for {
+		startNext()
 		select {
 		case <-s.inbox.ready:
 			for _, cmd := range s.inbox.take() {
 				switch cmd := cmd.(type) {
 				case cmdEnqueue:
-					q := cmd.q
-					if len(queue) >= queueLimit {
-						q.finish(protocol.QueryResult{}, ErrBusy)
+					j := cmd.j
+					if len(queue) >= s.limit {
+						j.finish(TurnResult{}, ErrBusy)
 						continue
 					}
-					q.stopWatch = context.AfterFunc(q.Ctx, func() { s.send(cmdDequeue{q}) })
-					queue = append(queue, q)
+					j.stopWatch = context.AfterFunc(j.Ctx, func() { s.send(cmdDequeue{j}) })
+					queue = append(queue, j)
+					startNext()
 				case cmdDequeue:
-					for i, q := range queue {
-						if q == cmd.q {
+					for i, j := range queue {
+						if j == cmd.j {
 							queue = append(queue[:i], queue[i+1:]...)
-							q.finish(protocol.QueryResult{}, context.Cause(q.Ctx))
+							j.finish(TurnResult{}, context.Cause(j.Ctx))
 							break
 						}
 					}
 				case cmdCancel:
-					n := len(queue)
-					for _, q := range queue {
-						q.finish(cancelledResult(s.id), nil)
+					n := 0
+					for _, j := range queue {
+						if !j.isOpen() {
+							n++
+						}
+						j.finish(s.cancelledResult(), nil)
 					}
 					queue = nil
-					// A query already answered is not counted: its
-					// client may have seen the answer before this.
+					// A prompt already answered is not counted: its client
+					// may have seen the answer before this.
 					if running != nil && !running.answered.Load() {
 						turnCancel(errSessionCancel)
-						n++
+						if !running.isOpen() {
+							n++
+						}
 					}
 					cmd.reply(n)
 				case cmdDrain:
@@ -212,11 +216,11 @@ func (s *Session) run() {
 			turnCancel(nil)
 			running, turnCancel, turnDone = nil, nil, nil
 		case <-s.ctx.Done():
-			for _, q := range queue {
-				q.finish(cancelledResult(s.id), nil)
+			for _, j := range queue {
+				j.finish(s.cancelledResult(), nil)
 			}
 			if turnCancel != nil {
-				turnCancel(errSessionCancel)
+				turnCancel(errSessionClosing)
 				<-turnDone
 				turnCancel(nil)
 			}
@@ -229,9 +233,9 @@ func (s *Session) run() {
 // shutdown closes the backend connection and tells the editor the session
 // is gone. It runs on the actor once no turn runs.
 func (s *Session) shutdown() {
-	s.broker.forget(s.id)
+	s.broker.forget(s.instance)
 	if s.conn != nil {
-		if err := s.conn.Close(); err != nil {
+		if err := s.conn.Close(s.killCtx); err != nil {
 			s.log.Warn("closing backend", "err", err)
 		}
 		s.conn = nil
@@ -241,49 +245,52 @@ func (s *Session) shutdown() {
 	for _, cmd := range s.inbox.close() {
 		switch cmd := cmd.(type) {
 		case cmdEnqueue:
-			cmd.q.finish(cancelledResult(s.id), nil)
+			cmd.j.finish(s.cancelledResult(), nil)
 		case cmdCancel:
 			cmd.reply(0)
 		case cmdDrain:
 			close(cmd.done)
 		}
 	}
-	s.setStatus(nil, protocol.StatusClosed, "")
+	s.setStatus(s.events, StateClosed, "")
 }
 
-func cancelledResult(sessionID string) protocol.QueryResult {
-	return protocol.QueryResult{SessionID: sessionID, StopReason: protocol.StopCancelled}
+func (s *Session) cancelledResult() TurnResult {
+	return TurnResult{SessionID: s.id, StopReason: backends.StopCancelled}
 }
 
-// setStatus records the status and tells the editor. queryID is nil for
-// changes outside a query.
-func (s *Session) setStatus(queryID []byte, status, detail string) {
+// setStatus records the state and tells ev.
+func (s *Session) setStatus(ev Events, state, detail string) {
 	s.mu.Lock()
-	s.status = status
+	s.status = state
 	s.mu.Unlock()
-	s.notify(protocol.MethodStatus, protocol.StatusParams{
-		Event:  protocol.Event{SessionID: s.id, QueryID: queryID},
-		Status: status, Detail: detail,
-	})
+	ev.Status(Status{State: state, Detail: detail})
 }
 
-func (s *Session) notify(method string, params any) {
-	if err := s.client.Notify(s.notifyCtx, method, params); err != nil {
-		s.log.Debug("notify", "method", method, "err", err)
-	}
+// Info describes a session for a session list.
+type Info struct {
+	SessionID string
+	Backend   string
+	Model     string
+	Mode      string
+	Cwd       string
+	Status    string
+	CreatedAt time.Time
+	Turns     int
 }
 
-// info describes the session for session/list.
-func (s *Session) info() protocol.SessionInfo {
+// info describes the session for List.
+func (s *Session) info() Info {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return protocol.SessionInfo{
+	return Info{
 		SessionID: s.id,
 		Backend:   s.backend.Name(),
 		Model:     s.model,
+		Mode:      s.mode,
 		Cwd:       s.opts.Cwd,
 		Status:    s.status,
-		CreatedAt: s.createdAt.Format(time.RFC3339Nano),
+		CreatedAt: s.createdAt,
 		Turns:     s.turns,
 	}
 }

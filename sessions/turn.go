@@ -2,120 +2,189 @@ package sessions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
-// runTurn runs one query on the turn goroutine (see Session). It writes the
-// query's notifications and then its reply, closes done, and returns.
-func (s *Session) runTurn(ctx context.Context, q *query, done chan<- struct{}) {
+// Prompt is one prompt handed to the Registry.
+type Prompt struct {
+	// Options name the session (SessionID is required), and create it with
+	// the rest when it does not exist, unless MustExist is set.
+	Options   Options
+	MustExist bool
+	Turn      backends.Turn
+	// Ctx ends when the request is cancelled or the connection closes; the
+	// prompt then ends with Ctx's cause as its error.
+	Ctx context.Context
+	// Events receive the turn's events.
+	Events Events
+	// Reply is called exactly once, from the goroutine that delivered the
+	// turn's events, after the last of them.
+	Reply func(TurnResult, error)
+}
+
+// TurnResult is how a turn ended.
+type TurnResult struct {
+	SessionID        string
+	StopReason       string
+	Text             string // the turn's tokens, concatenated
+	Usage            backends.Usage
+	Duration         time.Duration
+	CostUSD          float64
+	NumTurns         int
+	BackendSessionID string
+}
+
+// runTurn runs one job on the turn goroutine (see Session). It delivers the
+// turn's events and then its reply, closes done, and returns.
+func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 	defer close(done)
 	start := time.Now()
-	sink := &turnSink{s: s, ctx: ctx, queryID: q.ID}
-
+	ev := j.Events
+	if ev == nil {
+		ev = s.events
+	}
 	if s.conn == nil {
-		s.setStatus(q.ID, protocol.StatusStarting, s.backend.Name())
+		s.setStatus(ev, StateStarting, s.backend.Name())
 		conn, err := s.backend.Open(ctx, s.opts)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Cancelled while starting: the session stays usable, and
+				// the next prompt starts the backend again.
+				s.setStatus(ev, StateIdle, "")
+				if err := s.turnError(ctx, nil); err != nil {
+					j.finish(TurnResult{}, err)
+					return
+				}
+				j.finish(s.cancelledResult(), nil)
+				return
+			}
 			err = fmt.Errorf("starting %s backend: %w", s.backend.Name(), err)
-			s.setStatus(q.ID, protocol.StatusFailed, err.Error())
-			q.finish(protocol.QueryResult{}, s.turnError(ctx, err))
+			s.setStatus(ev, StateFailed, err.Error())
+			j.finish(TurnResult{}, err)
 			return
 		}
 		s.conn = conn
+		if j.isOpen() {
+			s.setStatus(ev, StateIdle, "")
+		}
+	}
+	if j.isOpen() {
+		j.finish(TurnResult{}, nil)
+		return
 	}
 
 	s.mu.Lock()
 	s.turns++
-	if q.Params.Model != "" {
-		s.model = q.Params.Model
+	turn := j.Turn
+	if turn.Model != "" {
+		s.model = turn.Model
 	}
+	if turn.PermissionMode != "" {
+		s.mode = turn.PermissionMode
+	}
+	turn.Model, turn.PermissionMode = s.model, s.mode
 	s.mu.Unlock()
-	s.setStatus(q.ID, protocol.StatusBusy, "")
 
-	res, err := s.conn.Query(ctx, backends.Turn{
-		Prompt:         q.Params.Prompt,
-		Model:          q.Params.Model,
-		PermissionMode: q.Params.PermissionMode,
-	}, sink)
-
+	sink := &turnSink{s: s, ctx: ctx, ev: ev}
+	s.setStatus(ev, StateBusy, "")
+	res, err := s.conn.Query(ctx, turn, sink)
 	// No permission request outlives its turn: whatever is still pending
 	// is denied for the backend and withdrawn for the editor.
-	reason := "turn ended"
-	if ctx.Err() != nil {
-		reason = "cancelled"
-	}
-	sink.withdrawAll(reason)
-
+	sink.withdrawAll(withdrawReason(ctx))
 	if ctx.Err() != nil {
 		err = nil
-		res.StopReason = protocol.StopCancelled
+		res.StopReason = backends.StopCancelled
 	}
 	if err == nil {
-		s.setStatus(q.ID, protocol.StatusIdle, "")
+		s.setStatus(ev, StateIdle, "")
 	} else {
-		s.setStatus(q.ID, protocol.StatusFailed, err.Error())
+		s.setStatus(ev, StateFailed, err.Error())
 	}
 	if err := s.turnError(ctx, err); err != nil {
-		q.finish(protocol.QueryResult{}, err)
+		j.finish(TurnResult{}, err)
 		return
 	}
-	q.finish(protocol.QueryResult{
+	j.finish(TurnResult{
 		SessionID:        s.id,
 		StopReason:       res.StopReason,
 		Text:             sink.text.String(),
 		Usage:            res.Usage,
-		DurationMs:       time.Since(start).Milliseconds(),
+		Duration:         time.Since(start),
 		CostUSD:          res.CostUSD,
 		NumTurns:         res.NumTurns,
 		BackendSessionID: res.BackendSessionID,
 	}, nil)
 }
 
+// withdrawReason is why the permission requests of a turn that ended are
+// withdrawn.
+func withdrawReason(ctx context.Context) string {
+	if ctx.Err() == nil {
+		return ReasonTurnEnded
+	}
+	if errors.Is(context.Cause(ctx), errSessionClosing) {
+		return ReasonSessionClosed
+	}
+	return ReasonCancelled
+}
+
 // turnError decides how a turn that ended with err (maybe nil) is answered.
-// A request cancelled by itself ($/cancelRequest) or by the connection
+// A request cancelled by itself (its dialect's cancel) or by the connection
 // closing is answered with the cancellation's cause; one cancelled through
 // its session ends normally ("cancelled"), so nil.
 func (s *Session) turnError(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errSessionCancel) {
-		return cause
-	}
 	if ctx.Err() != nil {
-		return nil
+		cause := context.Cause(ctx)
+		if errors.Is(cause, errSessionCancel) || errors.Is(cause, errSessionClosing) {
+			return nil
+		}
+		return cause
 	}
 	return err
 }
 
 // turnSink is the backends.Sink of one turn. It is used only from the turn
-// goroutine.
+// goroutine, except noteWithdrawn, which the broker may call from any.
 type turnSink struct {
 	s       *Session
 	ctx     context.Context
-	queryID json.RawMessage
+	ev      Events
 	text    strings.Builder
-	asked   []string // permission request ids of this turn
+	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
+
+	// Withdrawals noted by the broker, told to the editor by the turn
+	// goroutine before the next event: the editor then sees a request's
+	// withdrawal after the request and before anything that follows it.
+	hasWithdrawn atomic.Bool
+	mu           sync.Mutex
+	withdrawn    []withdrawal
 }
+
+type withdrawal struct{ id, reason string }
 
 var _ backends.Sink = (*turnSink)(nil)
 
-func (t *turnSink) event() protocol.Event {
-	return protocol.Event{SessionID: t.s.id, QueryID: t.queryID}
-}
-
-// resume puts the status back to busy once no request of the session waits
-// any more. It runs before every event, but costs a lock only while the
-// status is waiting_permission.
-func (t *turnSink) resume() {
-	if t.waiting && t.s.broker.waiting(t.s.id) == 0 {
+// before runs before every event: it tells the editor of withdrawn
+// requests, and puts the status back to busy once no request of the
+// session waits any more. It costs an atomic load and a branch unless a
+// permission request is involved.
+func (t *turnSink) before() {
+	if t.hasWithdrawn.Load() {
+		t.flushWithdrawn()
+	}
+	if t.waiting && t.s.broker.waiting(t.s.instance) == 0 {
 		t.waiting = false
-		t.s.setStatus(t.queryID, protocol.StatusBusy, "")
+		t.s.setStatus(t.ev, StateBusy, "")
 	}
 }
 
@@ -123,89 +192,129 @@ func (t *turnSink) Token(text string) {
 	if text == "" {
 		return
 	}
-	t.resume()
+	t.before()
 	t.text.WriteString(text)
-	t.s.notify(protocol.MethodToken, protocol.TextParams{Event: t.event(), Text: text})
+	t.ev.Token(text)
 }
 
 func (t *turnSink) Thinking(text string) {
-	t.resume()
-	t.s.notify(protocol.MethodThinking, protocol.TextParams{Event: t.event(), Text: text})
+	if text == "" {
+		return
+	}
+	t.before()
+	t.ev.Thinking(text)
 }
 
-func (t *turnSink) ToolUse(toolUseID, toolName string, input json.RawMessage) {
-	t.resume()
-	t.s.notify(protocol.MethodToolUse, protocol.ToolUseParams{
-		Event: t.event(), ToolUseID: toolUseID, ToolName: toolName, Input: orEmptyObject(input),
-	})
+func (t *turnSink) ToolUse(u backends.ToolUse) {
+	t.before()
+	if len(u.Input) == 0 {
+		u.Input = emptyObject
+	}
+	t.ev.ToolUse(u)
 }
 
-func (t *turnSink) ToolResult(toolUseID, toolName, summary string, isError bool) {
-	t.resume()
-	t.s.notify(protocol.MethodToolResult, protocol.ToolResultParams{
-		Event: t.event(), ToolUseID: toolUseID, ToolName: toolName, Summary: summary, IsError: isError,
-	})
+func (t *turnSink) ToolResult(r backends.ToolResult) {
+	t.before()
+	t.ev.ToolResult(r)
 }
+
+func (t *turnSink) Plan(entries []backends.PlanEntry) {
+	t.before()
+	t.ev.Plan(entries)
+}
+
+func (t *turnSink) Usage(u backends.ContextUsage) {
+	t.before()
+	t.ev.Usage(u)
+}
+
+func (t *turnSink) Commands(cmds []backends.Command) {
+	t.before()
+	t.ev.Commands(cmds)
+}
+
+func (t *turnSink) Progress(detail string) {
+	t.before()
+	if !t.waiting {
+		t.s.setStatus(t.ev, StateBusy, detail)
+	}
+}
+
+var emptyObject = []byte("{}")
 
 func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permission {
 	if t.ctx.Err() != nil {
 		// Nobody can answer a request of a cancelled turn.
 		deny := make(chan backends.Decision, 1)
-		deny <- backends.Decision{Reason: "cancelled"}
+		deny <- backends.Decision{Reason: withdrawReason(t.ctx)}
 		return backends.Permission{Decision: deny}
 	}
-	var id string
-	p, ask := t.s.broker.ask(t.s.id, req.ToolName, func(reason string) {
-		t.s.notify(protocol.MethodPermissionCancelled, protocol.PermissionCancelledParams{
-			Event: t.event(), RequestID: id, Reason: reason,
-		})
-	})
-	id = p.ID
+	t.before()
+	if len(req.ToolInput) == 0 {
+		req.ToolInput = emptyObject
+	}
+	id := uuid.NewString()
+	p, ask := t.s.broker.ask(id, t.s.instance, req, func(reason string) { t.noteWithdrawn(id, reason) })
 	if !ask {
 		return p
 	}
-	t.asked = append(t.asked, p.ID)
-	t.s.notify(protocol.MethodPermissionRequest, protocol.PermissionRequestParams{
-		Event: t.event(), RequestID: p.ID, ToolName: req.ToolName,
-		ToolInput: orEmptyObject(req.ToolInput), ToolUseID: req.ToolUseID, Suggestions: req.Suggestions,
-	})
+	t.asked = append(t.asked, id)
+	t.ev.PermissionRequested(PermissionRequest{ID: id, PermissionRequest: req})
 	if !t.waiting {
 		t.waiting = true
-		t.s.setStatus(t.queryID, protocol.StatusWaitingPermission, req.ToolName)
+		t.s.setStatus(t.ev, StateWaitingPermission, req.ToolName)
 	}
 	return p
 }
 
-func (t *turnSink) WithdrawPermission(requestID, reason string) {
-	t.s.broker.withdraw(requestID, reason)
-	t.resume()
+func (t *turnSink) noteWithdrawn(id, reason string) {
+	t.mu.Lock()
+	t.withdrawn = append(t.withdrawn, withdrawal{id, reason})
+	t.mu.Unlock()
+	t.hasWithdrawn.Store(true)
 }
 
-// withdrawAll withdraws every request of this turn still pending.
+func (t *turnSink) flushWithdrawn() {
+	t.mu.Lock()
+	list := t.withdrawn
+	t.withdrawn = nil
+	t.hasWithdrawn.Store(false)
+	t.mu.Unlock()
+	for _, w := range list {
+		for i, id := range t.asked {
+			if id == w.id {
+				t.asked = append(t.asked[:i], t.asked[i+1:]...)
+				break
+			}
+		}
+		t.ev.PermissionWithdrawn(w.id, w.reason)
+	}
+}
+
+func (t *turnSink) WithdrawPermission(requestID, reason string) {
+	t.s.broker.withdraw(requestID, reason)
+	t.before()
+}
+
+// withdrawAll withdraws every request of this turn still pending, and
+// tells the editor of every withdrawal not yet told.
 func (t *turnSink) withdrawAll(reason string) {
-	for _, id := range t.asked {
+	for _, id := range append([]string(nil), t.asked...) {
 		t.s.broker.withdraw(id, reason)
 	}
+	t.flushWithdrawn()
 	t.asked = nil
 	t.waiting = false
 }
 
-func (t *turnSink) CallTool(ctx context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
-	t.resume()
-	var out protocol.ToolCallResult
-	err := t.s.client.Call(ctx, protocol.MethodToolCall, protocol.ToolCallParams{
-		SessionID: t.s.id, QueryID: t.queryID, ToolUseID: call.ToolUseID,
-		Name: call.Name, Arguments: orEmptyObject(call.Arguments),
-	}, &out)
+func (t *turnSink) CallTool(ctx context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
+	t.before()
+	if len(call.Arguments) == 0 {
+		call.Arguments = emptyObject
+	}
+	out, err := t.ev.CallTool(ctx, call)
 	if err != nil {
-		return out, fmt.Errorf("tool/call %s: %w", call.Name, err)
+		return out, fmt.Errorf("calling the editor's tool %s: %w", call.Name, err)
 	}
 	return out, nil
-}
-
-func orEmptyObject(m json.RawMessage) json.RawMessage {
-	if len(m) == 0 {
-		return json.RawMessage("{}")
-	}
-	return m
 }

@@ -120,6 +120,25 @@ func (b *Backend) Available() (bool, string) {
 	return true, "claude CLI at " + path
 }
 
+// Info implements [backends.Backend]: the CLI's model aliases and
+// permission modes.
+func (b *Backend) Info() backends.Info {
+	return backends.Info{
+		Models: []backends.Choice{
+			{ID: "default", Name: "Default", Description: "the CLI's default model"},
+			{ID: "sonnet", Name: "Sonnet"},
+			{ID: "opus", Name: "Opus"},
+			{ID: "haiku", Name: "Haiku"},
+		},
+		Modes: []backends.Choice{
+			{ID: "default", Name: "Default", Description: "ask before edits and commands"},
+			{ID: "acceptEdits", Name: "Accept edits", Description: "edit files without asking"},
+			{ID: "plan", Name: "Plan", Description: "plan only; no edits or commands"},
+			{ID: "bypassPermissions", Name: "Bypass permissions", Description: "run everything without asking"},
+		},
+	}
+}
+
 // executable finds the CLI: --claude-path, then $TETHER_CLAUDE_PATH, then
 // PATH. The error says where it looked and how to install it.
 func (b *Backend) executable() (string, error) {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // conn is one session's connection: it owns at most one CLI process at a
@@ -146,7 +145,7 @@ func (c *conn) drop() {
 	if c.proc == nil {
 		return
 	}
-	if err := c.proc.stop(c.cfg.Grace); err != nil {
+	if err := c.proc.stop(context.Background(), c.cfg.Grace); err != nil {
 		c.log.Error("stopping claude", "err", err)
 	}
 	c.proc = nil
@@ -233,7 +232,7 @@ func (c *conn) fail(err error, said string) error {
 // runs the turn.
 func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
 	if ctx.Err() != nil {
-		return backends.Result{StopReason: protocol.StopCancelled}, nil
+		return backends.Result{StopReason: backends.StopCancelled}, nil
 	}
 	if c.proc != nil && c.proc.hasExited() {
 		c.log.Warn("claude exited between turns; starting it again", "status", c.proc.exitStatus(), "resume", c.sessionID)
@@ -247,7 +246,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	if err := c.switchTo(ctx, turn); err != nil {
 		return backends.Result{}, err
 	}
-	return c.runTurn(ctx, turn.Prompt, sink)
+	return c.runTurn(ctx, backends.PromptText(turn.Prompt), sink)
 }
 
 // switchTo tells the live process about a model or permission mode the
@@ -269,12 +268,13 @@ func (c *conn) switchTo(ctx context.Context, turn backends.Turn) error {
 }
 
 // Close implements [backends.Conn]: it stops the process with the ladder
-// and returns when it and its goroutines are gone.
-func (c *conn) Close() error {
+// (at once with SIGKILL when ctx ends) and returns when it and its
+// goroutines are gone.
+func (c *conn) Close(ctx context.Context) error {
 	if c.proc == nil {
 		return nil
 	}
-	err := c.proc.stop(c.cfg.Grace)
+	err := c.proc.stop(ctx, c.cfg.Grace)
 	c.proc = nil
 	return err
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // fakeRun is one test's fake CLI: the scenario, where the fake records
@@ -62,7 +61,7 @@ func (f *fakeRun) open(opts backends.Options) *conn {
 	opts.Cwd = f.cwd
 	c, err := f.b.Open(context.Background(), opts)
 	require.NoError(f.t, err)
-	f.t.Cleanup(func() { assert.NoError(f.t, c.Close()) })
+	f.t.Cleanup(func() { assert.NoError(f.t, c.Close(context.Background())) })
 	return c.(*conn)
 }
 
@@ -92,7 +91,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func query(t *testing.T, c *conn, ctx context.Context, prompt string, sink *fakeSink) (backends.Result, error) {
 	t.Helper()
-	return c.Query(ctx, backends.Turn{Prompt: prompt}, sink)
+	return c.Query(ctx, backends.Turn{Prompt: backends.TextPrompt(prompt)}, sink)
 }
 
 func TestStreamTwoTurnsInOneProcess(t *testing.T) {
@@ -110,8 +109,8 @@ func TestStreamTwoTurnsInOneProcess(t *testing.T) {
 	assert.Equal(t, []string{"thinking:Let me think.", "token:Hello", "token:, wörld"}, sink.events,
 		"deltas once each; the complete assistant frames add nothing")
 	assert.Equal(t, backends.Result{
-		StopReason: protocol.StopEndTurn,
-		Usage:      protocol.Usage{InputTokens: 50, OutputTokens: 33, CacheReadTokens: 3, CacheWriteTokens: 7},
+		StopReason: backends.StopEndTurn,
+		Usage:      backends.Usage{InputTokens: 50, OutputTokens: 33, CacheReadTokens: 3, CacheWriteTokens: 7},
 		CostUSD:    0.25, NumTurns: 1, BackendSessionID: "fake-session-1",
 	}, res)
 
@@ -119,7 +118,7 @@ func TestStreamTwoTurnsInOneProcess(t *testing.T) {
 	res, err = query(t, c, context.Background(), "Again", sink2)
 	require.NoError(t, err)
 	assert.Equal(t, "Again", sink2.tokens.String())
-	assert.Equal(t, protocol.StopMaxTokens, res.StopReason)
+	assert.Equal(t, backends.StopMaxTokens, res.StopReason)
 	assert.InDelta(t, 0.5, res.CostUSD, 1e-9, "the CLI's cost is cumulative; the turn's is the difference")
 
 	starts := f.starts()
@@ -179,7 +178,7 @@ func TestPermission(t *testing.T) {
 			sink := &fakeSink{onAsk: func(backends.PermissionRequest) (backends.Decision, bool) { return tc.decision, true }}
 			res, err := query(t, c, context.Background(), "make a marker", sink)
 			require.NoError(t, err)
-			assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+			assert.Equal(t, backends.StopEndTurn, res.StopReason)
 			assert.Equal(t, 2, res.NumTurns)
 
 			require.Len(t, sink.asks, 1)
@@ -192,7 +191,7 @@ func TestPermission(t *testing.T) {
 			assert.Equal(t, "Done.", sink.tokens.String(), "text sent only as a frame still arrives")
 			assert.Equal(t, "toolUse:toolu_1:Bash", sink.events[0])
 
-			require.NoError(t, c.Close())
+			require.NoError(t, c.Close(context.Background()))
 			responses := readRecords(t, f.dir, "responses.jsonl")
 			require.Len(t, responses, 1)
 			resp := responses[0]["response"].(map[string]any)
@@ -211,13 +210,13 @@ func TestCancelMidStream(t *testing.T) {
 	sink := &fakeSink{onToken: func(string) { cancel() }}
 	res, err := query(t, c, ctx, "talk", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopCancelled, res.StopReason)
+	assert.Equal(t, backends.StopCancelled, res.StopReason)
 	assert.Equal(t, "Hel", sink.tokens.String(), "the flushed partial frame is not sent again")
 
 	sink2 := &fakeSink{}
 	res, err = query(t, c, context.Background(), "again", sink2)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, "after", sink2.tokens.String())
 	assert.Len(t, f.starts(), 1, "an interrupt keeps the process")
 
@@ -238,11 +237,11 @@ func TestCancelWhilePermissionPending(t *testing.T) {
 	}}
 	res, err := query(t, c, ctx, "write a file", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopCancelled, res.StopReason)
+	assert.Equal(t, backends.StopCancelled, res.StopReason)
 	assert.Contains(t, sink.events, "withdraw:perm-1:cancelled")
 	assert.Empty(t, sink.results, "the tool never ran")
 
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 	responses := readRecords(t, f.dir, "responses.jsonl")
 	require.Len(t, responses, 1)
 	resp := responses[0]["response"].(map[string]any)
@@ -256,7 +255,7 @@ func TestCLICancelsItsPermissionRequest(t *testing.T) {
 	sink := &fakeSink{} // never answers
 	res, err := query(t, c, context.Background(), "clean", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, []string{"ask:perm-1:Bash", "withdraw:perm-1:cancelled by claude", "token:Never mind."}, sink.events)
 }
 
@@ -289,7 +288,7 @@ func TestHugeLine(t *testing.T) {
 	sink := &fakeSink{}
 	res, err := query(t, c, context.Background(), "a lot", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, 64<<20, sink.tokens.Len())
 	assert.Equal(t, []string{"token:<67108864 bytes>"}, sink.events)
 }
@@ -300,7 +299,7 @@ func TestGarbageIsSkipped(t *testing.T) {
 	sink := &fakeSink{}
 	res, err := query(t, c, context.Background(), "hi", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, []string{"token:still here"}, sink.events)
 }
 
@@ -310,7 +309,7 @@ func TestUnknownControlRequestIsRefused(t *testing.T) {
 	sink := &fakeSink{}
 	res, err := query(t, c, context.Background(), "hi", sink)
 	require.NoError(t, err, "the fake goes on only after an error reply")
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, "ok", sink.tokens.String())
 
 	responses := readRecords(t, f.dir, "responses.jsonl")
@@ -330,7 +329,7 @@ func TestStopLadderKillsWhatIgnoresSIGTERM(t *testing.T) {
 	p := c.proc
 
 	start := time.Now()
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 	assert.GreaterOrEqual(t, time.Since(start), 2*grace, "stdin closed, grace, SIGTERM, grace, then SIGKILL")
 	assert.False(t, groupAlive(p.pid))
 	assert.Equal(t, "signal: killed", p.exitStatus())
@@ -349,7 +348,7 @@ func TestGrandchildDiesWithTheGroup(t *testing.T) {
 	pgid := c.proc.pid
 
 	done := make(chan error, 1)
-	go func() { done <- c.Close() }()
+	go func() { done <- c.Close(context.Background()) }()
 	select {
 	case err := <-done:
 		require.NoError(t, err)
@@ -391,7 +390,7 @@ func TestResultErrorKeepsTheProcess(t *testing.T) {
 	sink := &fakeSink{}
 	res, err := query(t, c, context.Background(), "go on", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopMaxTurns, res.StopReason, "max turns is a stop, not a failure")
+	assert.Equal(t, backends.StopMaxTurns, res.StopReason, "max turns is a stop, not a failure")
 	assert.Equal(t, 3, res.NumTurns)
 	assert.Equal(t, "fine now", sink.tokens.String())
 	assert.Len(t, f.starts(), 1)
@@ -401,10 +400,10 @@ func TestSwitchModelAndPermissionMode(t *testing.T) {
 	f := newFakeRun(t, "switch", nil)
 	c := f.open(backends.Options{SessionID: "s1", Model: "model-a", PermissionMode: "default"})
 	for range 2 {
-		_, err := c.Query(context.Background(), backends.Turn{Prompt: "hi", Model: "model-b", PermissionMode: "plan"}, &fakeSink{})
+		_, err := c.Query(context.Background(), backends.Turn{Prompt: backends.TextPrompt("hi"), Model: "model-b", PermissionMode: "plan"}, &fakeSink{})
 		require.NoError(t, err)
 	}
-	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(context.Background()))
 
 	var got []map[string]any
 	for _, r := range readRecords(t, f.dir, "requests.jsonl") {

@@ -1,6 +1,7 @@
 package claude
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,14 +134,17 @@ func (p *process) hasExited() bool {
 	}
 }
 
-// waitExit waits up to d for the process to exit.
-func (p *process) waitExit(d time.Duration) bool {
+// waitExit waits up to d for the process to exit; it gives up at once
+// when ctx ends (the caller then escalates).
+func (p *process) waitExit(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-p.exited:
 		return true
 	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -165,13 +169,13 @@ func (p *process) exitStatus() string {
 // the group once the CLI itself is gone (a grandchild) is killed too. It
 // returns when both goroutines have ended; it is idempotent. The error says
 // if something of the group survived.
-func (p *process) stop(grace time.Duration) error {
+func (p *process) stop(ctx context.Context, grace time.Duration) error {
 	p.closingOnce.Do(func() { close(p.closing) })
 	p.closeStdin()
-	if !p.waitExit(grace) {
+	if !p.waitExit(ctx, grace) {
 		p.log.Warn("claude did not exit after its input was closed; sending SIGTERM", "pid", p.pid, "grace", grace)
 		signalGroup(p.pid, sigTerm)
-		if !p.waitExit(grace) {
+		if !p.waitExit(ctx, grace) {
 			p.log.Warn("claude ignored SIGTERM; sending SIGKILL", "pid", p.pid)
 			signalGroup(p.pid, sigKill)
 			<-p.exited // SIGKILL cannot be ignored; WaitDelay bounds the pipes

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/claude/claudetest"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // The tests in this file drive the real claude CLI, the version pinned in
@@ -66,7 +65,7 @@ func (r *realRun) open() *conn {
 		if cc.proc != nil {
 			pgids = append(pgids, cc.proc.pid)
 		}
-		assert.NoError(r.t, cc.Close())
+		assert.NoError(r.t, cc.Close(context.Background()))
 		for _, pgid := range pgids {
 			assert.False(r.t, groupAlive(pgid), "process group %d of the CLI is still alive after Close", pgid)
 		}
@@ -80,7 +79,7 @@ func realQuery(t *testing.T, c *conn, ctx context.Context, prompt string, sink *
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	res, err := c.Query(ctx, backends.Turn{Prompt: prompt}, sink)
+	res, err := c.Query(ctx, backends.Turn{Prompt: backends.TextPrompt(prompt)}, sink)
 	require.NotErrorIs(t, context.Cause(ctx), context.DeadlineExceeded, "the turn hung")
 	return res, err
 }
@@ -100,7 +99,7 @@ func TestRealCLITokensTwoQueriesOneProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Hello from the fake API", sink.tokens.String())
 	assert.GreaterOrEqual(t, len(sink.events), 3, "streamed as deltas, not one block")
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.NotEmpty(t, res.BackendSessionID)
 	assert.Positive(t, res.Usage.InputTokens)
 
@@ -133,7 +132,7 @@ func TestRealCLIToolPermission(t *testing.T) {
 			}}
 			res, err := realQuery(t, c, context.Background(), "please make the marker", sink)
 			require.NoError(t, err)
-			assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+			assert.Equal(t, backends.StopEndTurn, res.StopReason)
 			require.Len(t, sink.asks, 1, "events: %v", sink.events)
 			assert.Equal(t, "Bash", sink.asks[0].ToolName)
 			assert.Equal(t, "toolu_fake_1", sink.asks[0].ToolUseID)
@@ -173,13 +172,13 @@ func TestRealCLICancelMidStream(t *testing.T) {
 	sink := &fakeSink{onToken: func(string) { cancel() }}
 	res, err := realQuery(t, c, ctx, "tell a long story", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopCancelled, res.StopReason)
+	assert.Equal(t, backends.StopCancelled, res.StopReason)
 	assert.Equal(t, "Once upon", sink.tokens.String())
 
 	sink2 := &fakeSink{}
 	res, err = realQuery(t, c, context.Background(), "and after that?", sink2)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, "Still here", sink2.tokens.String())
 	if c.proc.pid != pid {
 		t.Logf("the CLI exited after the interrupt; the query ran in a resumed process")

@@ -2,12 +2,10 @@ package claude
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // fakeSink records a turn's events. It is used only from the goroutine
@@ -53,14 +51,19 @@ func (s *fakeSink) Thinking(text string) {
 	s.events = append(s.events, "thinking:"+text)
 }
 
-func (s *fakeSink) ToolUse(toolUseID, toolName string, input json.RawMessage) {
-	s.events = append(s.events, "toolUse:"+toolUseID+":"+toolName)
+func (s *fakeSink) ToolUse(u backends.ToolUse) {
+	s.events = append(s.events, "toolUse:"+u.ID+":"+u.Name)
 }
 
-func (s *fakeSink) ToolResult(toolUseID, toolName, summary string, isError bool) {
-	s.results = append(s.results, toolResultEvent{toolUseID, toolName, summary, isError})
-	s.events = append(s.events, "toolResult:"+toolUseID+":"+summary)
+func (s *fakeSink) ToolResult(r backends.ToolResult) {
+	s.results = append(s.results, toolResultEvent{r.ID, r.Name, r.Summary, r.IsError})
+	s.events = append(s.events, "toolResult:"+r.ID+":"+r.Summary)
 }
+
+func (s *fakeSink) Plan([]backends.PlanEntry)   { s.events = append(s.events, "plan") }
+func (s *fakeSink) Usage(backends.ContextUsage) { s.events = append(s.events, "usage") }
+func (s *fakeSink) Commands([]backends.Command) { s.events = append(s.events, "commands") }
+func (s *fakeSink) Progress(detail string)      { s.events = append(s.events, "progress:"+detail) }
 
 func (s *fakeSink) AskPermission(req backends.PermissionRequest) backends.Permission {
 	s.n++
@@ -89,6 +92,6 @@ func (s *fakeSink) WithdrawPermission(requestID, reason string) {
 	}
 }
 
-func (s *fakeSink) CallTool(context.Context, backends.ToolCall) (protocol.ToolCallResult, error) {
-	return protocol.ToolCallResult{}, fmt.Errorf("the claude backend never calls editor tools")
+func (s *fakeSink) CallTool(context.Context, backends.ToolCall) (backends.ToolCallResult, error) {
+	return backends.ToolCallResult{}, fmt.Errorf("the claude backend never calls editor tools")
 }

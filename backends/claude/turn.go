@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // turn is the state of one Query: it maps the CLI's messages onto the sink
@@ -106,7 +105,7 @@ func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (
 		case <-interruptDeadline:
 			c.log.Warn("claude did not end the turn after interrupt; stopping it", "grace", c.cfg.Grace)
 			c.drop()
-			return backends.Result{StopReason: protocol.StopCancelled}, nil
+			return backends.Result{StopReason: backends.StopCancelled}, nil
 		case <-watchdog.C:
 			if len(t.pending) > 0 {
 				// The editor is thinking, not the CLI.
@@ -122,7 +121,7 @@ func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (
 func (t *turn) died() (backends.Result, error) {
 	if t.interrupted {
 		t.c.drop()
-		return backends.Result{StopReason: protocol.StopCancelled}, nil
+		return backends.Result{StopReason: backends.StopCancelled}, nil
 	}
 	return backends.Result{}, t.c.fail(fmt.Errorf("claude exited mid-turn"), "")
 }
@@ -192,7 +191,7 @@ func (t *turn) assistant(m message) {
 		switch b.Type {
 		case "tool_use":
 			t.tools[b.ID] = toolCall{name: b.Name, input: b.Input}
-			t.sink.ToolUse(b.ID, b.Name, b.Input)
+			t.sink.ToolUse(backends.ToolUse{ID: b.ID, Name: b.Name, Input: b.Input})
 		case "text":
 			if !streamed && mainThread(m) {
 				t.sink.Token(b.Text)
@@ -228,7 +227,7 @@ func (t *turn) toolResults(m message) {
 			name: call.name, input: call.input, result: structured,
 			text: b.resultText(), isError: b.IsError, cwd: t.c.opts.Cwd,
 		})
-		t.sink.ToolResult(b.ToolUseID, call.name, summary, b.IsError)
+		t.sink.ToolResult(backends.ToolResult{ID: b.ToolUseID, Name: call.name, Summary: summary, IsError: b.IsError, Output: structured})
 	}
 }
 
@@ -321,7 +320,7 @@ func (t *turn) interrupt() {
 func (t *turn) result(m message) (backends.Result, error) {
 	res := backends.Result{NumTurns: m.NumTurns, BackendSessionID: m.SessionID}
 	if u := m.Usage; u != nil {
-		res.Usage = protocol.Usage{
+		res.Usage = backends.Usage{
 			InputTokens:      u.InputTokens,
 			OutputTokens:     u.OutputTokens,
 			CacheReadTokens:  u.CacheReadInputTokens,
@@ -337,10 +336,10 @@ func (t *turn) result(m message) (backends.Result, error) {
 
 	switch {
 	case t.interrupted:
-		res.StopReason = protocol.StopCancelled
+		res.StopReason = backends.StopCancelled
 		return res, nil
 	case m.Subtype == "error_max_turns":
-		res.StopReason = protocol.StopMaxTurns
+		res.StopReason = backends.StopMaxTurns
 		return res, nil
 	case m.IsError || strings.HasPrefix(m.Subtype, "error"):
 		return res, fmt.Errorf("%w: claude: %s", backends.ErrFailed, resultText(m))
@@ -353,11 +352,11 @@ func (t *turn) result(m message) (backends.Result, error) {
 func stopReason(s string) string {
 	switch s {
 	case "max_tokens", "model_context_window_exceeded":
-		return protocol.StopMaxTokens
+		return backends.StopMaxTokens
 	case "refusal":
-		return protocol.StopRefusal
+		return backends.StopRefusal
 	default: // end_turn, stop_sequence, tool_use, pause_turn, none
-		return protocol.StopEndTurn
+		return backends.StopEndTurn
 	}
 }
 

@@ -8,6 +8,7 @@
 //
 //	/tokens N          stream N tokens ("tok1", " tok2", ...)
 //	/think TEXT        stream TEXT as thinking
+//	/progress TEXT     report progress (a busy status with TEXT as detail)
 //	/tool NAME JSON    ask to run tool NAME with input JSON; on allow report a
 //	                   made-up result, on deny an error with the reason
 //	/calltool NAME JSON ask the editor to run its declared tool NAME
@@ -27,7 +28,6 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // Name is the name clients select the mock backend by.
@@ -46,6 +46,17 @@ func (Backend) Available() (bool, string) {
 	return true, "built in; scripted from the prompt (see protocol.md)"
 }
 
+// Info implements [backends.Backend]: one model and no modes worth
+// choosing; images are accepted (and described in the answer, see
+// /echo-images), so clients can test image prompts without an agent.
+func (Backend) Info() backends.Info {
+	return backends.Info{
+		Models: []backends.Choice{{ID: Name, Name: "Mock", Description: "scripted from the prompt"}},
+		Modes:  []backends.Choice{{ID: "default", Name: "Default"}},
+		Images: true,
+	}
+}
+
 // Open implements [backends.Backend].
 func (Backend) Open(_ context.Context, opts backends.Options) (backends.Conn, error) {
 	return &conn{opts: opts}, nil
@@ -58,17 +69,25 @@ type conn struct {
 	toolUses int
 }
 
-func (c *conn) Close() error { return nil }
+func (c *conn) Close(context.Context) error { return nil }
 
 // Query runs the script in turn.Prompt.
 func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
 	t := &run{conn: c, ctx: ctx, sink: sink}
-	res := backends.Result{StopReason: protocol.StopEndTurn}
-	res.Usage.InputTokens = int64(len(strings.Fields(turn.Prompt)))
-	stop, err := t.script(turn.Prompt)
+	res := backends.Result{StopReason: backends.StopEndTurn}
+	prompt := backends.PromptText(turn.Prompt)
+	res.Usage.InputTokens = int64(len(strings.Fields(prompt)))
+	for _, c := range turn.Prompt {
+		if c.Type == backends.ContentImage {
+			// The mock cannot see; it says what it was shown, so clients
+			// can check images arrive.
+			prompt = "image " + c.MimeType + " " + strconv.Itoa(len(c.Data)) + " base64 bytes\n" + prompt
+		}
+	}
+	stop, err := t.script(prompt)
 	res.Usage.OutputTokens = int64(t.tokens)
 	if ctx.Err() != nil {
-		res.StopReason = protocol.StopCancelled
+		res.StopReason = backends.StopCancelled
 		return res, nil
 	}
 	if err != nil {
@@ -112,6 +131,8 @@ func (t *run) script(prompt string) (stop string, err error) {
 			t.lines++
 		case "/think":
 			t.sink.Thinking(arg)
+		case "/progress":
+			t.sink.Progress(arg)
 		case "/tool":
 			if err := t.tool(arg); err != nil {
 				return "", err
@@ -133,7 +154,7 @@ func (t *run) script(prompt string) (stop string, err error) {
 			}
 		case "/stop":
 			if arg == "" {
-				arg = protocol.StopEndTurn
+				arg = backends.StopEndTurn
 			}
 			return arg, nil
 		case "/fail":
@@ -198,7 +219,7 @@ func (t *run) tool(arg string) error {
 		return err
 	}
 	id := t.nextToolUseID()
-	t.sink.ToolUse(id, name, input)
+	t.sink.ToolUse(backends.ToolUse{ID: id, Name: name, Input: input, Kind: kindOf(name), Title: name})
 	p := t.sink.AskPermission(backends.PermissionRequest{ToolName: name, ToolInput: input, ToolUseID: id})
 	select {
 	case d := <-p.Decision:
@@ -210,10 +231,10 @@ func (t *run) tool(arg string) error {
 			if reason == "" {
 				reason = "denied"
 			}
-			t.sink.ToolResult(id, name, name+" denied: "+reason, true)
+			t.sink.ToolResult(backends.ToolResult{ID: id, Name: name, Summary: name + " denied: " + reason, IsError: true})
 			return nil
 		}
-		t.sink.ToolResult(id, name, name+" ran (mock result)", false)
+		t.sink.ToolResult(backends.ToolResult{ID: id, Name: name, Summary: name + " ran (mock result)"})
 	case <-t.ctx.Done():
 		// The session withdraws the request when the turn ends; the tool
 		// never runs.
@@ -228,17 +249,30 @@ func (t *run) callTool(arg string) error {
 		return err
 	}
 	id := t.nextToolUseID()
-	t.sink.ToolUse(id, name, input)
+	t.sink.ToolUse(backends.ToolUse{ID: id, Name: name, Input: input, Kind: backends.KindOther, Title: name})
 	out, err := t.sink.CallTool(t.ctx, backends.ToolCall{ToolUseID: id, Name: name, Arguments: input})
 	if t.ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
-		t.sink.ToolResult(id, name, name+" failed: "+err.Error(), true)
+		t.sink.ToolResult(backends.ToolResult{ID: id, Name: name, Summary: name + " failed: " + err.Error(), IsError: true})
 		return nil
 	}
-	t.sink.ToolResult(id, name, name+": "+firstLine(out.Content), out.IsError)
+	t.sink.ToolResult(backends.ToolResult{ID: id, Name: name, Summary: name + ": " + firstLine(out.Content), IsError: out.IsError})
 	return nil
+}
+
+// kindOf guesses a tool's kind from its name, as a dialect would show it.
+func kindOf(name string) string {
+	switch strings.ToLower(name) {
+	case "bash", "shell", "exec":
+		return backends.KindExecute
+	case "read", "cat":
+		return backends.KindRead
+	case "edit", "write":
+		return backends.KindEdit
+	}
+	return backends.KindOther
 }
 
 // firstLine is the first line of s, cut to 80 runes.

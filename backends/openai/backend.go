@@ -193,6 +193,17 @@ func (b *Backend) isLocalOllama() bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Info implements [backends.Backend]: the configured model (any other name
+// the server knows may be chosen too) and no modes; images are passed as
+// image parts, for models that see.
+func (b *Backend) Info() backends.Info {
+	return backends.Info{
+		Models: []backends.Choice{{ID: b.cfg.Model, Name: b.cfg.Model}},
+		Modes:  []backends.Choice{{ID: "default", Name: "Default"}},
+		Images: true,
+	}
+}
+
 // Open implements [backends.Backend]. It makes no request: the first query
 // finds out whether the server answers, and says why not.
 func (b *Backend) Open(_ context.Context, opts backends.Options) (backends.Conn, error) {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	oai "github.com/tether-dev/tether/backends/openai"
-	"github.com/tether-dev/tether/protocol"
 )
 
 func TestAvailable(t *testing.T) {
@@ -54,7 +53,7 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--openai-base-url", f.baseURL(), "--openai-model", "flag-model"}))
 	conn := open(t, oai.New(*cfg, nil), backends.Options{})
 
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, &fakeSink{})
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, &fakeSink{})
 	require.NoError(t, err)
 	reqs := f.recordedRequests()
 	require.Len(t, reqs, 1)
@@ -65,20 +64,20 @@ func TestFlagsWinOverEnvironment(t *testing.T) {
 func TestSessionModelIsUsed(t *testing.T) {
 	f := newFakeServer(t, textReply("ok"))
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL(), Model: "backend-model"}), backends.Options{Model: "session-model"})
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, &fakeSink{})
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, &fakeSink{})
 	require.NoError(t, err)
 	assert.Equal(t, "session-model", f.recordedRequests()[0].Body.Model)
 }
 
 func TestToolsWithoutParametersAndBadParameters(t *testing.T) {
 	b := newBackend(t, oai.Config{BaseURL: "http://127.0.0.1:1/v1"})
-	_, err := b.Open(context.Background(), backends.Options{Tools: []protocol.Tool{{Name: "x", Parameters: json.RawMessage(`[1,2]`)}}})
+	_, err := b.Open(context.Background(), backends.Options{Tools: []backends.Tool{{Name: "x", Parameters: json.RawMessage(`[1,2]`)}}})
 	require.ErrorIs(t, err, backends.ErrFailed)
 	assert.Contains(t, err.Error(), `tool "x": parameters must be a JSON Schema object`)
 
 	f := newFakeServer(t, textReply("ok"))
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{{Name: "now"}}})
-	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: "time?"}, &fakeSink{})
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{{Name: "now"}}})
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("time?")}, &fakeSink{})
 	require.NoError(t, err)
 	tools := f.recordedRequests()[0].Body.Tools
 	require.Len(t, tools, 1)
@@ -130,9 +129,9 @@ func TestManySessionsAtOnce(t *testing.T) {
 				errs <- err
 				return
 			}
-			defer conn.Close()
+			defer conn.Close(context.Background())
 			sink := &fakeSink{}
-			if _, err := conn.Query(ctx, backends.Turn{Prompt: "hello from " + id}, sink); err != nil {
+			if _, err := conn.Query(ctx, backends.Turn{Prompt: backends.TextPrompt("hello from " + id)}, sink); err != nil {
 				errs <- fmt.Errorf("%s: %w", id, err)
 				return
 			}

@@ -9,7 +9,6 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // Markers appended to a partial assistant message kept in the history, so
@@ -48,12 +47,12 @@ var errTruncated = errors.New("stream ended before the model finished")
 // Query implements [backends.Conn]: it adds the prompt to the history and
 // asks the model until it stops calling tools, at most maxTurns times.
 func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
-	res := backends.Result{StopReason: protocol.StopEndTurn}
+	res := backends.Result{StopReason: backends.StopEndTurn}
 	if c.closed {
 		return res, fmt.Errorf("%w: openai: the session's connection is closed", backends.ErrFailed)
 	}
 	before := len(c.history)
-	c.history = append(c.history, openai.UserMessage(turn.Prompt))
+	c.history = append(c.history, userMessage(turn.Prompt))
 	model := c.b.modelFor(c.opts, turn)
 
 	for round := 1; ; round++ {
@@ -63,7 +62,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 		if ctx.Err() != nil {
 			// Abandoned tool calls are dropped: they never ran.
 			c.keepPartial(r.text.String(), markCancelled)
-			res.StopReason = protocol.StopCancelled
+			res.StopReason = backends.StopCancelled
 			return res, nil
 		}
 		if err != nil && r.finish != "" {
@@ -103,16 +102,16 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 		}
 		for _, call := range r.calls {
 			args, _ := call.arguments()
-			sink.ToolUse(call.id, call.name, args)
+			sink.ToolUse(backends.ToolUse{ID: call.id, Name: call.name, Input: args, Kind: backends.KindOther, Title: call.name})
 		}
 		if c.runTools(ctx, r.calls, sink) {
-			res.StopReason = protocol.StopCancelled
+			res.StopReason = backends.StopCancelled
 			return res, nil
 		}
 		if round >= c.maxTurns {
 			// The tool results stay in the history: the next query's
 			// request carries them.
-			res.StopReason = protocol.StopMaxTurns
+			res.StopReason = backends.StopMaxTurns
 			return res, nil
 		}
 	}
@@ -141,7 +140,7 @@ func (c *conn) keepPartial(text, mark string) {
 
 // Close implements [backends.Conn]. It drops the history; there is nothing
 // to stop, since the conn has no goroutines and the HTTP client is shared.
-func (c *conn) Close() error {
+func (c *conn) Close(context.Context) error {
 	c.history = nil
 	c.closed = true
 	return nil
@@ -151,19 +150,43 @@ func (c *conn) Close() error {
 func stopReason(r *reply) string {
 	switch {
 	case r.refusal, r.finish == "content_filter":
-		return protocol.StopRefusal
+		return backends.StopRefusal
 	case r.finish == "length":
-		return protocol.StopMaxTokens
+		return backends.StopMaxTokens
 	}
-	return protocol.StopEndTurn
+	return backends.StopEndTurn
 }
 
 // addUsage adds one response's usage to the turn's.
-func addUsage(u *protocol.Usage, r *reply) {
+func addUsage(u *backends.Usage, r *reply) {
 	if r == nil || !r.hasUsage {
 		return
 	}
 	u.InputTokens += r.usage.PromptTokens
 	u.OutputTokens += r.usage.CompletionTokens
 	u.CacheReadTokens += r.usage.PromptTokensDetails.CachedTokens
+}
+
+// userMessage is a prompt as a user message: plain text, or text and image
+// parts when it carries images (models without vision answer 400, which
+// names the problem).
+func userMessage(prompt []backends.Content) openai.ChatCompletionMessageParamUnion {
+	if !backends.HasImages(prompt) {
+		return openai.UserMessage(backends.PromptText(prompt))
+	}
+	var parts []openai.ChatCompletionContentPartUnionParam
+	if text := backends.PromptText(prompt); text != "" {
+		parts = append(parts, openai.TextContentPart(text))
+	}
+	for _, c := range prompt {
+		if c.Type != backends.ContentImage {
+			continue
+		}
+		url := c.URI
+		if c.Data != "" {
+			url = "data:" + c.MimeType + ";base64," + c.Data
+		}
+		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: url}))
+	}
+	return openai.UserMessage(parts)
 }

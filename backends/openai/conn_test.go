@@ -14,7 +14,6 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	oai "github.com/tether-dev/tether/backends/openai"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // guard bounds every wait, so a bug fails the test instead of hanging it.
@@ -26,7 +25,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-var readFile = protocol.Tool{
+var readFile = backends.Tool{
 	Name:        "read_file",
 	Description: "Read a file of the workspace",
 	Parameters:  json.RawMessage(`{"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}`),
@@ -37,11 +36,11 @@ func TestStreamsTextWithUsage(t *testing.T) {
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL(), Model: "fake-model"}), backends.Options{SessionID: "s1"})
 	sink := &fakeSink{}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "say hello"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("say hello")}, sink)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Hel", "lo", ", world"}, sink.tokens, "one token per content delta, in order")
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
-	assert.Equal(t, protocol.Usage{InputTokens: 10, OutputTokens: 3}, res.Usage)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.Usage{InputTokens: 10, OutputTokens: 3}, res.Usage)
 	assert.Equal(t, 1, res.NumTurns)
 
 	reqs := f.recordedRequests()
@@ -77,11 +76,11 @@ func TestOllamaStyleStream(t *testing.T) {
 	conn := open(t, b, backends.Options{SessionID: "s1"})
 	sink := &fakeSink{}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "how are you"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("how are you")}, sink)
 	require.NoError(t, err)
 	assert.Equal(t, "Fine.", sink.text())
 	assert.Equal(t, []string{"Thinking about it."}, sink.thinking)
-	assert.Equal(t, protocol.Usage{InputTokens: 7, OutputTokens: 2}, res.Usage)
+	assert.Equal(t, backends.Usage{InputTokens: 7, OutputTokens: 2}, res.Usage)
 	reqs := f.recordedRequests()
 	require.Len(t, reqs, 1)
 	assert.Empty(t, reqs[0].Auth, "no key, no Authorization header")
@@ -99,20 +98,20 @@ func TestReasoningContentIsThinking(t *testing.T) {
 	})
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "answer"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("answer")}, sink)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"Step 1.", " Step 2."}, sink.thinking)
 	assert.Equal(t, "42", sink.text())
-	assert.Equal(t, protocol.Usage{}, res.Usage)
+	assert.Equal(t, backends.Usage{}, res.Usage)
 }
 
 func TestHistorySentOnSecondQuery(t *testing.T) {
 	f := newFakeServer(t, textReply("Hello", "!"), textReply("Again."))
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{SystemPrompt: "Be brief."})
 
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, &fakeSink{})
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, &fakeSink{})
 	require.NoError(t, err)
-	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: "once more", Model: "other-model"}, &fakeSink{})
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("once more"), Model: "other-model"}, &fakeSink{})
 	require.NoError(t, err)
 
 	reqs := f.recordedRequests()
@@ -144,16 +143,16 @@ func TestToolRoundTrip(t *testing.T) {
 		textReply("It is a main package."),
 		textReply("You are welcome."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
-	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
-		return protocol.ToolCallResult{Content: "package main\n\nfunc main() {}\n"}, nil
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
+	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
+		return backends.ToolCallResult{Content: "package main\n\nfunc main() {}\n"}, nil
 	}}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "what is main.go?"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("what is main.go?")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, 2, res.NumTurns)
-	assert.Equal(t, protocol.Usage{InputTokens: 30, OutputTokens: 6}, res.Usage, "usage of both requests")
+	assert.Equal(t, backends.Usage{InputTokens: 30, OutputTokens: 6}, res.Usage, "usage of both requests")
 	assert.Equal(t, "Let me look.It is a main package.", sink.text())
 
 	require.Len(t, sink.toolUses, 1)
@@ -181,7 +180,7 @@ func TestToolRoundTrip(t *testing.T) {
 	assert.Equal(t, "function", reqs[1].Body.Messages[1].ToolCalls[0].Type)
 
 	// The whole round trip stays in the history.
-	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: "thanks"}, &fakeSink{})
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("thanks")}, &fakeSink{})
 	require.NoError(t, err)
 	reqs = f.recordedRequests()
 	assert.Equal(t, []string{
@@ -198,18 +197,18 @@ func TestParallelToolCalls(t *testing.T) {
 		toolReply("", fakeCall{"call_a", "read_file", `{"path":"a.go"}`}, fakeCall{"call_b", "read_file", `{"path":"b.go"}`}),
 		textReply("Both read."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
-	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
+	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
 		var args struct{ Path string }
 		if err := json.Unmarshal(call.Arguments, &args); err != nil {
-			return protocol.ToolCallResult{}, err
+			return backends.ToolCallResult{}, err
 		}
-		return protocol.ToolCallResult{Content: "contents of " + args.Path}, nil
+		return backends.ToolCallResult{Content: "contents of " + args.Path}, nil
 	}}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "read both"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("read both")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	require.Len(t, sink.toolUses, 2)
 	assert.Equal(t, "call_a", sink.toolUses[0].ID)
 	assert.JSONEq(t, `{"path":"a.go"}`, string(sink.toolUses[0].Input), "interleaved fragments kept apart by index")
@@ -235,12 +234,12 @@ func TestBadToolArgumentsGoBackToTheModel(t *testing.T) {
 		toolReply("", fakeCall{"call_1", "read_file", `{"path": "main.go"`}),
 		textReply("Sorry."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
 	sink := &fakeSink{}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "read it"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("read it")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Empty(t, sink.calls, "the editor is not asked to run a call with broken arguments")
 	require.Len(t, sink.toolUses, 1)
 	assert.JSONEq(t, `"{\"path\": \"main.go\""`, string(sink.toolUses[0].Input), "the editor sees the text as a JSON string")
@@ -261,10 +260,10 @@ func TestUndeclaredToolGoesBackToTheModel(t *testing.T) {
 		toolReply("", fakeCall{"call_1", "rm_rf", `{"path":"/"}`}),
 		textReply("I cannot."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
 	sink := &fakeSink{}
 
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "clean up"}, sink)
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("clean up")}, sink)
 	require.NoError(t, err)
 	assert.Empty(t, sink.calls, "the editor is never asked to run a tool it did not declare")
 	assert.Equal(t, []toolResult{{"call_1", "rm_rf", "rm_rf: not a declared tool", true}}, sink.toolResults)
@@ -277,19 +276,19 @@ func TestToolErrorsEndTheCallNotTheTurn(t *testing.T) {
 		toolReply("", fakeCall{"call_1", "read_file", `{"path":"gone.go"}`}, fakeCall{"call_2", "read_file", `{"path":"x.go"}`}),
 		textReply("Neither worked."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
-	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
+	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
 		if call.ToolUseID == "call_1" {
 			// The editor answered tool/call with content flagged as error.
-			return protocol.ToolCallResult{Content: "no such file", IsError: true}, nil
+			return backends.ToolCallResult{Content: "no such file", IsError: true}, nil
 		}
 		// The editor answered with a JSON-RPC error, or went away.
-		return protocol.ToolCallResult{}, errors.New("tool/call read_file: client disconnected")
+		return backends.ToolCallResult{}, errors.New("tool/call read_file: client disconnected")
 	}}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "read"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("read")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, []toolResult{
 		{"call_1", "read_file", "read_file: no such file", true},
 		{"call_2", "read_file", "read_file failed: tool/call read_file: client disconnected", true},
@@ -302,14 +301,14 @@ func TestToolErrorsEndTheCallNotTheTurn(t *testing.T) {
 func TestMaxTurnsBoundsTheToolLoop(t *testing.T) {
 	f := newFakeServer(t)
 	f.fallback = toolReply("", fakeCall{"", "read_file", `{"path":"again.go"}`}) // no ids: Tether names them
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{MaxTurns: 3, Tools: []protocol.Tool{readFile}})
-	sink := &fakeSink{callTool: func(context.Context, backends.ToolCall) (protocol.ToolCallResult, error) {
-		return protocol.ToolCallResult{Content: "ok"}, nil
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{MaxTurns: 3, Tools: []backends.Tool{readFile}})
+	sink := &fakeSink{callTool: func(context.Context, backends.ToolCall) (backends.ToolCallResult, error) {
+		return backends.ToolCallResult{Content: "ok"}, nil
 	}}
 
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "loop"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("loop")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopMaxTurns, res.StopReason)
+	assert.Equal(t, backends.StopMaxTurns, res.StopReason)
 	assert.Equal(t, 3, res.NumTurns)
 	assert.Len(t, f.recordedRequests(), 3)
 	require.Len(t, sink.calls, 3)
@@ -337,11 +336,11 @@ func TestCallsWithTheSameIDAreKeptApart(t *testing.T) {
 		},
 		textReply("Done."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
-	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
-		return protocol.ToolCallResult{Content: string(call.Arguments)}, nil
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
+	sink := &fakeSink{callTool: func(_ context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
+		return backends.ToolCallResult{Content: string(call.Arguments)}, nil
 	}}
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "read"}, sink)
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("read")}, sink)
 	require.NoError(t, err)
 	require.Len(t, sink.calls, 3)
 	assert.Equal(t, "call_0", sink.calls[0].ToolUseID)
@@ -358,9 +357,9 @@ func TestCallsWithTheSameIDAreKeptApart(t *testing.T) {
 
 func TestStopReasons(t *testing.T) {
 	for finish, want := range map[string]string{
-		"stop":           protocol.StopEndTurn,
-		"length":         protocol.StopMaxTokens,
-		"content_filter": protocol.StopRefusal,
+		"stop":           backends.StopEndTurn,
+		"length":         backends.StopMaxTokens,
+		"content_filter": backends.StopRefusal,
 	} {
 		t.Run(finish, func(t *testing.T) {
 			f := newFakeServer(t, func(w http.ResponseWriter, _ *http.Request, _ chatRequest) {
@@ -371,7 +370,7 @@ func TestStopReasons(t *testing.T) {
 				s.done()
 			})
 			conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
-			res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "x"}, &fakeSink{})
+			res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("x")}, &fakeSink{})
 			require.NoError(t, err)
 			assert.Equal(t, want, res.StopReason)
 		})
@@ -405,7 +404,7 @@ func TestCancelMidStream(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := conn.Query(ctx, backends.Turn{Prompt: "long question"}, sink)
+		res, err := conn.Query(ctx, backends.Turn{Prompt: backends.TextPrompt("long question")}, sink)
 		done <- outcome{res, err}
 	}()
 	<-sent
@@ -418,7 +417,7 @@ func TestCancelMidStream(t *testing.T) {
 		t.Fatal("Query did not return after cancel")
 	}
 	require.NoError(t, out.err, "a cancelled turn is not a failure")
-	assert.Equal(t, protocol.StopCancelled, out.res.StopReason)
+	assert.Equal(t, backends.StopCancelled, out.res.StopReason)
 	select {
 	case <-handlerDone:
 	case <-time.After(guard):
@@ -427,7 +426,7 @@ func TestCancelMidStream(t *testing.T) {
 
 	// The conn is still usable, and the partial reply is in the history,
 	// marked as interrupted.
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "go on"}, &fakeSink{})
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("go on")}, &fakeSink{})
 	require.NoError(t, err)
 	reqs := f.recordedRequests()
 	require.Len(t, reqs, 2)
@@ -443,22 +442,22 @@ func TestCancelWhileTheEditorRunsATool(t *testing.T) {
 		toolReply("", fakeCall{"call_1", "read_file", `{"path":"slow.go"}`}, fakeCall{"call_2", "read_file", `{"path":"never.go"}`}),
 		textReply("OK."),
 	)
-	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []protocol.Tool{readFile}})
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{Tools: []backends.Tool{readFile}})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	sink := &fakeSink{callTool: func(ctx context.Context, _ backends.ToolCall) (protocol.ToolCallResult, error) {
+	sink := &fakeSink{callTool: func(ctx context.Context, _ backends.ToolCall) (backends.ToolCallResult, error) {
 		cancel() // the user cancels while the editor runs the tool
 		<-ctx.Done()
-		return protocol.ToolCallResult{}, ctx.Err()
+		return backends.ToolCallResult{}, ctx.Err()
 	}}
 
-	res, err := conn.Query(ctx, backends.Turn{Prompt: "read"}, sink)
+	res, err := conn.Query(ctx, backends.Turn{Prompt: backends.TextPrompt("read")}, sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopCancelled, res.StopReason)
+	assert.Equal(t, backends.StopCancelled, res.StopReason)
 	assert.Len(t, sink.calls, 1, "no tool runs after the cancel")
 	assert.Empty(t, sink.toolResults)
 
-	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: "never mind"}, &fakeSink{})
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("never mind")}, &fakeSink{})
 	require.NoError(t, err)
 	reqs := f.recordedRequests()
 	require.Len(t, reqs, 2)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	oai "github.com/tether-dev/tether/backends/openai"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // queryFails runs one query that must fail, checks the error is a
@@ -23,7 +22,7 @@ import (
 func queryFails(t *testing.T, conn backends.Conn, prompt string) error {
 	t.Helper()
 	sink := &fakeSink{}
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: prompt}, sink)
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt(prompt)}, sink)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, backends.ErrFailed)
 	return err
@@ -36,9 +35,9 @@ func stillUsable(t *testing.T, f *fakeServer, conn backends.Conn, wantHistory ..
 	f.mu.Lock()
 	f.script = append(f.script, textReply("Back."))
 	f.mu.Unlock()
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "retry"}, &fakeSink{})
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("retry")}, &fakeSink{})
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	reqs := f.recordedRequests()
 	assert.Equal(t, append(wantHistory, "user:retry"), roles(reqs[len(reqs)-1].Body.Messages))
 }
@@ -87,11 +86,11 @@ func TestRateLimitedRetriesAfterTheServersDelay(t *testing.T) {
 	sink := &fakeSink{}
 
 	start := time.Now()
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, sink)
 	elapsed := time.Since(start)
 	require.NoError(t, err)
 	assert.Equal(t, "Made it.", sink.text())
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Len(t, f.recordedRequests(), 2)
 	// The SDK's own backoff before a first retry is at most 0.5s; waiting
 	// a full second shows the server's Retry-After was honoured.
@@ -154,7 +153,7 @@ func TestServerClosesMidStream(t *testing.T) {
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}
 
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "explain"}, sink)
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("explain")}, sink)
 	require.ErrorIs(t, err, backends.ErrFailed)
 	assert.Contains(t, err.Error(), "the stream from "+f.baseURL()+" broke off")
 	assert.Equal(t, "Half an ans", sink.text(), "what arrived was streamed")
@@ -172,9 +171,9 @@ func TestConnectionDropsAfterTheModelFinished(t *testing.T) {
 	})
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}
-	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, sink)
+	res, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, sink)
 	require.NoError(t, err, "the reply was complete")
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Equal(t, "Whole answer.", sink.text())
 	stillUsable(t, f, conn, "user:hi", "assistant:Whole answer.")
 }
@@ -224,7 +223,7 @@ func TestServerErrorIsRetried(t *testing.T) {
 	)
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{})
 	sink := &fakeSink{}
-	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, sink)
+	_, err := conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, sink)
 	require.NoError(t, err)
 	assert.Equal(t, "Fine now.", sink.text())
 }
@@ -233,7 +232,7 @@ func TestQueryAfterCloseFails(t *testing.T) {
 	b := newBackend(t, oai.Config{BaseURL: "http://" + closedPort(t) + "/v1"})
 	conn, err := b.Open(context.Background(), backends.Options{})
 	require.NoError(t, err)
-	require.NoError(t, conn.Close())
-	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: "hi"}, &fakeSink{})
+	require.NoError(t, conn.Close(context.Background()))
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("hi")}, &fakeSink{})
 	assert.True(t, errors.Is(err, backends.ErrFailed))
 }

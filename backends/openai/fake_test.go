@@ -16,7 +16,6 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	oai "github.com/tether-dev/tether/backends/openai"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // fakeServer is an OpenAI-compatible server on 127.0.0.1. Each request is
@@ -279,7 +278,7 @@ type fakeSink struct {
 	toolUses    []toolUse
 	toolResults []toolResult
 	calls       []backends.ToolCall
-	callTool    func(ctx context.Context, call backends.ToolCall) (protocol.ToolCallResult, error)
+	callTool    func(ctx context.Context, call backends.ToolCall) (backends.ToolCallResult, error)
 	onToken     chan string // if set, every token is also sent here
 }
 
@@ -310,17 +309,22 @@ func (s *fakeSink) Thinking(text string) {
 	s.thinking = append(s.thinking, text)
 }
 
-func (s *fakeSink) ToolUse(id, name string, input json.RawMessage) {
+func (s *fakeSink) ToolUse(u backends.ToolUse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.toolUses = append(s.toolUses, toolUse{id, name, input})
+	s.toolUses = append(s.toolUses, toolUse{u.ID, u.Name, u.Input})
 }
 
-func (s *fakeSink) ToolResult(id, name, summary string, isError bool) {
+func (s *fakeSink) ToolResult(r backends.ToolResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.toolResults = append(s.toolResults, toolResult{id, name, summary, isError})
+	s.toolResults = append(s.toolResults, toolResult{r.ID, r.Name, r.Summary, r.IsError})
 }
+
+func (s *fakeSink) Plan([]backends.PlanEntry)   {}
+func (s *fakeSink) Usage(backends.ContextUsage) {}
+func (s *fakeSink) Commands([]backends.Command) {}
+func (s *fakeSink) Progress(string)             {}
 
 func (s *fakeSink) AskPermission(backends.PermissionRequest) backends.Permission {
 	panic("the openai backend never asks for permission: the editor runs its own tools")
@@ -330,13 +334,13 @@ func (s *fakeSink) WithdrawPermission(string, string) {
 	panic("the openai backend never asks for permission")
 }
 
-func (s *fakeSink) CallTool(ctx context.Context, call backends.ToolCall) (protocol.ToolCallResult, error) {
+func (s *fakeSink) CallTool(ctx context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
 	f := s.callTool
 	s.mu.Unlock()
 	if f == nil {
-		return protocol.ToolCallResult{}, fmt.Errorf("test sink: no tool scripted")
+		return backends.ToolCallResult{}, fmt.Errorf("test sink: no tool scripted")
 	}
 	return f(ctx, call)
 }
@@ -361,6 +365,6 @@ func open(t testing.TB, b *oai.Backend, opts backends.Options) backends.Conn {
 	t.Helper()
 	c, err := b.Open(context.Background(), opts)
 	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	t.Cleanup(func() { require.NoError(t, c.Close(context.Background())) })
 	return c
 }

@@ -11,13 +11,12 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/tether-dev/tether/backends"
-	"github.com/tether-dev/tether/protocol"
 )
 
 // toolParams turns the tools the editor declared into the request's tools.
 // A tool without parameters takes an empty object; parameters that are not
 // a JSON object are the client's mistake and fail the session's start.
-func toolParams(tools []protocol.Tool) ([]openai.ChatCompletionToolUnionParam, error) {
+func toolParams(tools []backends.Tool) ([]openai.ChatCompletionToolUnionParam, error) {
 	out := make([]openai.ChatCompletionToolUnionParam, 0, len(tools))
 	for _, t := range tools {
 		params := shared.FunctionParameters{"type": "object", "properties": map[string]any{}}
@@ -61,7 +60,7 @@ func (c *conn) runTools(ctx context.Context, calls []*toolCall, sink backends.Si
 			continue
 		}
 		c.appendToolMessage(call.id, out.content)
-		sink.ToolResult(call.id, call.name, out.summary, out.isError)
+		sink.ToolResult(backends.ToolResult{ID: call.id, Name: call.name, Summary: out.summary, IsError: out.isError})
 	}
 	return ctx.Err() != nil
 }

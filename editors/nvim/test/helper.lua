@@ -35,9 +35,15 @@ function H.sent(method)
   local f = assert(io.open(trace))
   local all = {}
   for line in f:lines() do
-    local params = line:match('%-%-> request #%d+: ' .. vim.pesc(method) .. ': (.-)\\n"')
-    if params then
-      table.insert(all, vim.json.decode((params:gsub('\\"', '"'))))
+    -- Tether's --trace logs each message it reads as
+    -- msg="<- message" body="<the message, Go-quoted>".
+    local body = line:match('msg="<%- message" body="(.*)"$')
+    if body then
+      body = body:gsub('\\(.)', '%1')
+      local m = vim.json.decode(body)
+      if m.method == method and m.id ~= nil then
+        table.insert(all, m.params)
+      end
     end
   end
   f:close()

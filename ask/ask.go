@@ -1,4 +1,6 @@
-package main
+// Package ask is `tether ask`: one query from a shell, through the client
+// package, against a Tether served in-process.
+package ask
 
 import (
 	"bytes"
@@ -17,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tether-dev/tether/backends/builtin"
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
@@ -47,13 +50,13 @@ const (
 // SIGTERM.
 var errInterrupted = errors.New("interrupted")
 
-// ask runs `tether ask`: one query through the client package, against a
+// Run runs `tether ask`: one query through the client package, against a
 // Tether served in-process on pipes. In-process rather than a spawned copy
 // of the binary: the backend flags are parsed once, there is no second
 // process to find (os.Executable), to keep out of the terminal's Ctrl-C
 // or to leave behind, and serve's own shutdown stops the backends (a
 // Claude process group) before ask returns. It returns the exit code.
-func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version string) int {
 	fs := flag.NewFlagSet("tether ask", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -68,7 +71,7 @@ func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	denyAll := fs.Bool("deny-all", false, "deny every permission request without asking")
 	jsonOut := fs.Bool("json", false, "print every event, then the result, as one JSON object per line on stdout")
 	logLevel := fs.String("log-level", "warn", "log level of Tether's own logs on stderr: debug, info, warn or error")
-	newBackends := backendFlags(fs)
+	newBackends := builtin.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return askOK
@@ -109,7 +112,7 @@ func ask(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	all := newBackends(log)
-	def, err := defaultBackend(all, *backend)
+	def, err := builtin.Default(all, *backend)
 	if err != nil {
 		return usage(err.Error())
 	}

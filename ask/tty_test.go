@@ -1,4 +1,4 @@
-package main
+package ask
 
 import (
 	"os"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // askTmux is tether ask running on a terminal: the one pane of a tmux
@@ -30,7 +32,7 @@ func startAskInTmux(t *testing.T, mark string, args ...string) *askTmux {
 	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
-		missingInCI(t, "tmux not found: install it (apt-get install tmux; scripts/test.sh does when run as root) to test tether ask on a terminal")
+		testenv.MissingInCI(t, "tmux not found: install it (apt-get install tmux; scripts/test.sh does when run as root) to test tether ask on a terminal")
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "tmux.conf")
@@ -118,6 +120,7 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		`/tool Bash {"command":"ls"}`,
 		`/tool Edit {"file":"a.go"}`,
 		`/tool Write {"file":"b.go"}`,
+		`/tool Write {"file":"b.go"}`,
 		`/tool Write {"file":"c.go"}`,
 		"After.",
 	}, "\n"))
@@ -131,10 +134,14 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 	a.keys("n", "Enter")
 	a.waitFor("the question about Write", asked(3))
 	a.keys("a", "Enter")
+	// Always allows what was asked (Write of b.go) and nothing else.
+	a.waitFor("the question about Write of another file", asked(4))
+	a.keys("n", "Enter")
 	code, s := a.waitExit("[status] idle")
 	t.Logf("screen:\n%s", s)
 	assert.Equal(t, askOK, code)
-	assert.Equal(t, 3, strings.Count(s, "? [y]es / [n]o / [a]lways: "), "always: the second Write was not asked about")
+	assert.Equal(t, 4, strings.Count(s, "? [y]es / [n]o / [a]lways: "), "always: the same Write was not asked about again, another was")
+	assert.Contains(t, s, `Allow Write {"file":"c.go"}?`)
 	assert.Contains(t, s, `Allow Edit {"file":"a.go"}?`)
 	assert.Contains(t, s, "[tool done] Bash ran (mock result)")
 	assert.Contains(t, s, "[tool failed] Edit denied: the user said no")

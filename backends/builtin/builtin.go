@@ -1,4 +1,7 @@
-package main
+// Package builtin builds the backends Tether ships with, from the command
+// line: the server, `tether acp` and `tether ask` all take them from here,
+// so a new backend is added in one place.
+package builtin
 
 import (
 	"flag"
@@ -12,11 +15,11 @@ import (
 	"github.com/tether-dev/tether/backends/openai"
 )
 
-// backendFlags registers the flags of every backend on fs, and returns the
+// Flags registers the flags of every backend on fs, and returns the
 // func that builds the backends once fs is parsed, in the order initialize
 // lists them. The server and `tether ask` both take their backends from
 // here, so a new backend is added in one place.
-func backendFlags(fs *flag.FlagSet) func(log *slog.Logger) []backends.Backend {
+func Flags(fs *flag.FlagSet) func(log *slog.Logger) []backends.Backend {
 	claudeCfg := claude.RegisterFlags(fs)
 	openaiCfg := openai.RegisterFlags(fs)
 	return func(log *slog.Logger) []backends.Backend {
@@ -24,9 +27,9 @@ func backendFlags(fs *flag.FlagSet) func(log *slog.Logger) []backends.Backend {
 	}
 }
 
-// defaultBackend is the backend queries use when they name none: the one
+// Default is the backend queries use when they name none: the one
 // asked for, else the first available of claude, openai and mock.
-func defaultBackend(all []backends.Backend, asked string) (string, error) {
+func Default(all []backends.Backend, asked string) (string, error) {
 	var names []string
 	for _, b := range all {
 		names = append(names, b.Name())

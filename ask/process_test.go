@@ -1,4 +1,4 @@
-package main
+package ask
 
 import (
 	"bufio"
@@ -47,7 +47,7 @@ func TestAskHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	code := ask(args, os.Stdin, os.Stdout, os.Stderr)
+	code := Run(args, os.Stdin, os.Stdout, os.Stderr, "test")
 	if f := os.Getenv(askExitFileEnv); f != "" {
 		_ = os.WriteFile(f, []byte(strconv.Itoa(code)), 0o644)
 	}
@@ -179,3 +179,7 @@ func askRead(f *os.File) string {
 	b, _ := os.ReadFile(f.Name())
 	return string(b)
 }
+
+// guard bounds every wait of a test, so that a bug shows up as a failure
+// naming what was awaited rather than as a hung suite.
+const guard = 20 * time.Second

@@ -1,4 +1,4 @@
-package main
+package builtin
 
 import (
 	"context"
@@ -19,6 +19,7 @@ type namedBackend struct {
 
 func (b namedBackend) Name() string              { return b.name }
 func (b namedBackend) Available() (bool, string) { return b.ok, "" }
+func (b namedBackend) Info() backends.Info       { return backends.Info{} }
 func (b namedBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
 	return nil, backends.ErrUnavailable
 }
@@ -37,10 +38,10 @@ func TestDefaultBackendPrefersClaudeThenOpenAIThenMock(t *testing.T) {
 		{true, true, "mock", "mock"},
 		{false, false, "claude", "claude"}, // asked for: used, and queries say why it cannot run
 	} {
-		got, err := defaultBackend(all(tc.claude, tc.openai), tc.asked)
+		got, err := Default(all(tc.claude, tc.openai), tc.asked)
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, got, "claude %v, openai %v, --backend %q", tc.claude, tc.openai, tc.asked)
 	}
-	_, err := defaultBackend(all(true, true), "gemini")
+	_, err := Default(all(true, true), "gemini")
 	assert.ErrorContains(t, err, `unknown --backend "gemini" (known: claude, openai, mock)`)
 }

@@ -1,4 +1,4 @@
-package main
+package ask
 
 import (
 	"bufio"
@@ -21,7 +21,7 @@ import (
 func askRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = ask(args, strings.NewReader(stdin), &out, &errOut)
+	code = Run(args, strings.NewReader(stdin), &out, &errOut, "test")
 	t.Logf("tether ask %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out.String(), errOut.String())
 	return code, out.String(), errOut.String()
 }

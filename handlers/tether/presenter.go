@@ -1,0 +1,135 @@
+package tether
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/internal/jsonwire"
+	"github.com/tether-dev/tether/protocol"
+	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/sessions"
+)
+
+// presenter turns one session's events into Tether's notifications. One
+// presenter serves a session outside its queries (queryID nil), and one
+// each query (queryID the query's JSON-RPC id), so that every notification
+// carries the query it belongs to.
+//
+// The sessions package delivers a session's events from one goroutine at a
+// time, so the token buffer needs no lock.
+type presenter struct {
+	conn      *rpc.Conn
+	log       *slog.Logger
+	sessionID string
+	queryID   json.RawMessage
+
+	// The hot notifications (token, thinking) are encoded by hand into buf,
+	// reused: a prefix with everything up to the text, made once, then the
+	// text. Nothing is marshalled by reflection on the token path.
+	tokenPrefix    []byte
+	thinkingPrefix []byte
+	buf            []byte
+}
+
+var _ sessions.Events = (*presenter)(nil)
+
+func newPresenter(conn *rpc.Conn, log *slog.Logger, sessionID string, queryID json.RawMessage) *presenter {
+	return &presenter{conn: conn, log: log, sessionID: sessionID, queryID: queryID}
+}
+
+func (p *presenter) event() protocol.Event {
+	return protocol.Event{SessionID: p.sessionID, QueryID: p.queryID}
+}
+
+// textPrefix encodes a text notification up to its text member.
+func (p *presenter) textPrefix(method string) []byte {
+	b := append([]byte(nil), `{"jsonrpc":"2.0","method":"`...)
+	b = append(b, method...)
+	b = append(b, `","params":{"sessionId":`...)
+	b = jsonwire.AppendString(b, p.sessionID)
+	if p.queryID != nil {
+		b = append(b, `,"queryId":`...)
+		b = append(b, p.queryID...)
+	}
+	return append(b, `,"text":`...)
+}
+
+func (p *presenter) sendText(prefix *[]byte, method, text string) {
+	if *prefix == nil {
+		*prefix = p.textPrefix(method)
+	}
+	p.buf = append(p.buf[:0], *prefix...)
+	p.buf = jsonwire.AppendString(p.buf, text)
+	p.buf = append(p.buf, "}}"...)
+	if err := p.conn.Send(p.buf); err != nil {
+		p.log.Debug("notify", "method", method, "err", err)
+	}
+}
+
+func (p *presenter) Token(text string) {
+	p.sendText(&p.tokenPrefix, protocol.MethodToken, text)
+}
+
+func (p *presenter) Thinking(text string) {
+	p.sendText(&p.thinkingPrefix, protocol.MethodThinking, text)
+}
+
+func (p *presenter) notify(method string, params any) {
+	if err := p.conn.Notify(method, params); err != nil {
+		p.log.Debug("notify", "method", method, "err", err)
+	}
+}
+
+func (p *presenter) Status(s sessions.Status) {
+	p.notify(protocol.MethodStatus, protocol.StatusParams{Event: p.event(), Status: s.State, Detail: s.Detail})
+}
+
+func (p *presenter) ToolUse(u backends.ToolUse) {
+	p.notify(protocol.MethodToolUse, protocol.ToolUseParams{
+		Event: p.event(), ToolUseID: u.ID, ToolName: u.Name, Input: u.Input, Kind: u.Kind, Title: u.Title,
+	})
+}
+
+func (p *presenter) ToolResult(r backends.ToolResult) {
+	p.notify(protocol.MethodToolResult, protocol.ToolResultParams{
+		Event: p.event(), ToolUseID: r.ID, ToolName: r.Name, Summary: r.Summary, IsError: r.IsError,
+	})
+}
+
+// Plans, context usage and slash commands have no notification in Tether's
+// protocol yet; ACP clients get them.
+func (p *presenter) Plan([]backends.PlanEntry)   {}
+func (p *presenter) Usage(backends.ContextUsage) {}
+func (p *presenter) Commands([]backends.Command) {}
+
+func (p *presenter) PermissionRequested(r sessions.PermissionRequest) {
+	p.notify(protocol.MethodPermissionRequest, protocol.PermissionRequestParams{
+		Event: p.event(), RequestID: r.ID, ToolName: r.ToolName, ToolInput: r.ToolInput,
+		ToolUseID: r.ToolUseID, AlwaysRule: alwaysRule(r.PermissionRequest), Suggestions: r.Suggestions,
+	})
+}
+
+// alwaysRule is the rule remembering adds, as the editor shows it.
+func alwaysRule(r backends.PermissionRequest) string {
+	if r.Rule != "" {
+		return r.Rule
+	}
+	return r.ToolName + "(" + string(r.ToolInput) + ")"
+}
+
+func (p *presenter) PermissionWithdrawn(requestID, reason string) {
+	p.notify(protocol.MethodPermissionCancelled, protocol.PermissionCancelledParams{
+		Event: p.event(), RequestID: requestID, Reason: reason,
+	})
+}
+
+func (p *presenter) CallTool(ctx context.Context, call backends.ToolCall) (backends.ToolCallResult, error) {
+	var out protocol.ToolCallResult
+	err := p.conn.Call(ctx, protocol.MethodToolCall, protocol.ToolCallParams{
+		SessionID: p.sessionID, QueryID: p.queryID, ToolUseID: call.ToolUseID,
+		Name: call.Name, Arguments: call.Arguments,
+	}, &out)
+	return backends.ToolCallResult{Content: out.Content, IsError: out.IsError}, err
+}

@@ -1,0 +1,18 @@
+// Package testenv holds what tests in several packages share about the
+// machine they run on.
+package testenv
+
+import (
+	"os"
+	"testing"
+)
+
+// MissingInCI skips a test whose tool is missing here, but fails it under
+// CI, where scripts/test.sh has installed everything the tests need.
+func MissingInCI(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s, and CI is set: these tests must run in CI", why)
+	}
+	t.Skip(why)
+}
