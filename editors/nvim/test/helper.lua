@@ -25,6 +25,8 @@ if trace then
   vim.list_extend(cmd, { '--trace', '--log-level', 'debug', '--log-file', trace })
 end
 
+-- The command that starts Tether, for scripts that call setup() again.
+H.cmd = cmd
 H.tether = require('tether')
 H.tether.setup({ cmd = cmd })
 

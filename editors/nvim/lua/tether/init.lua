@@ -35,6 +35,7 @@ local defaults = {
 
 local config = vim.deepcopy(defaults)
 
+local uv = vim.uv or vim.loop
 local answer = require('tether.answer')
 local progress = require('tether.progress')
 
@@ -46,11 +47,14 @@ local state = {
   exited = true,
   exit_code = nil,
   session_opts = nil, -- fixed at the first question (cwd must not change)
-  turn = nil, -- {id = request id, prompt = string, cb = function|nil}
+  -- {id = request id, prompt, cb = function|nil, t0 = hrtime when sent,
+  -- cancelled = true once :TetherCancel stopped showing it}
+  turn = nil,
   queue = {},
   status = 'stopped', -- the session's last session/status, or 'stopped'
   permissions = {}, -- requestId -> true while it may be answered
   last_result = nil,
+  log = nil, -- what the last Tether wrote to stderr, once it has exited
 }
 
 local function notify(msg, level)
@@ -112,7 +116,7 @@ local function closing_line(result, turn)
   if cost then
     parts[#parts + 1] = string.format(cost < 1 and '$%.4f' or '$%.2f', cost)
   end
-  local ms = tonumber(val(result.durationMs)) or (vim.loop.hrtime() - turn.t0) / 1e6
+  local ms = tonumber(val(result.durationMs)) or (uv.hrtime() - turn.t0) / 1e6
   parts[#parts + 1] = duration(ms)
   return '[' .. table.concat(parts, ' · ') .. ']'
 end
@@ -198,6 +202,11 @@ local function on_notification(method, p)
     return
   end
   if method == 'permission/request' then
+    answer.flush() -- the user reads what the agent said before deciding
+    if for_turn(p) then
+      -- Before the picker opens: the default one blocks until answered.
+      progress.status('waiting_permission', p.toolName)
+    end
     on_permission(p)
     return
   end
@@ -209,38 +218,45 @@ local function on_notification(method, p)
     return
   end
   if method == 'session/thinking' then
-    progress.set('phase', 'thinking')
+    progress.set('phase', nil)
   elseif method == 'session/toolUse' then
-    progress.set('tool', p.toolName)
+    progress.set('tool', p.toolName) -- first: the tool is what shows
+    progress.set('phase', nil)
   elseif method == 'session/toolResult' then
     progress.set('tool', nil)
     answer.line((p.isError and '[tool error] ' or '[tool] ') .. tostring(val(p.summary) or p.toolName))
   end
 end
 
+-- on_exit runs once Tether has exited and all it wrote has been handled.
 local function on_exit(code, signal)
-  -- Runs in a libuv callback on some versions: mark, then leave the editor
-  -- work to the main loop.
+  local client = state.client
+  local log = client and client.stderr() or {}
+  state.log = log
   state.exited = true
   state.exit_code = code
-  vim.schedule(function()
-    state.client = nil
-    state.status = 'stopped'
-    state.permissions = {}
-    local q = state.queue
-    state.queue = {}
-    if state.turn then
-      finish_turn(string.format('[tether exited: code %d, signal %d]', code, signal or 0), nil, {
-        code = -1,
-        message = 'tether exited',
-      })
+  state.client = nil
+  state.status = 'stopped'
+  state.permissions = {}
+  local q = state.queue
+  state.queue = {}
+  if code ~= 0 and #log > 0 then
+    -- A failure Tether explains on stderr (a bad flag, a broken config):
+    -- its first words say what to fix.
+    notify(string.format("exited with code %d: %s (require('tether').process().log has more)", code, log[1]),
+      vim.log.levels.ERROR)
+  end
+  if state.turn then
+    finish_turn(string.format('[tether exited: code %d, signal %d]', code, signal or 0), nil, {
+      code = -1,
+      message = 'tether exited',
+    })
+  end
+  for _, t in ipairs(q) do
+    if t.cb then
+      t.cb({ code = -1, message = 'tether exited' }, nil)
     end
-    for _, t in ipairs(q) do
-      if t.cb then
-        t.cb({ code = -1, message = 'tether exited' }, nil)
-      end
-    end
-  end)
+  end
 end
 
 local function ensure_started()
@@ -255,7 +271,7 @@ local function ensure_started()
     notification = on_notification,
     server_request = function(method)
       -- tool/call is for tools the client declares; this plugin declares none.
-      return nil, vim.lsp.rpc.rpc_response_error(-32601, 'not supported by tether.nvim: ' .. method)
+      return nil, { code = -32601, message = 'not supported by tether.nvim: ' .. method }
     end,
     on_exit = on_exit,
   })
@@ -307,7 +323,7 @@ send_next = function()
     answer.line('> ' .. line, true)
   end
   answer.line('', true)
-  turn.t0 = vim.loop.hrtime()
+  turn.t0 = uv.hrtime()
   progress.start(answer.buffer())
   progress.set('queued', #state.queue)
   local ok, id = state.client.request('session/query', query_params(turn.prompt), function(err, result)
@@ -394,16 +410,16 @@ function M.stop(timeout)
   vim.wait(timeout, function()
     return state.exited
   end, 10)
-  if not state.exited then
-    client.kill()
+  -- Then SIGTERM (Tether treats it as exit), then SIGKILL.
+  for _, signal in ipairs({ 'sigterm', 'sigkill' }) do
+    if state.exited then
+      break
+    end
+    client.kill(signal)
     vim.wait(1000, function()
       return state.exited
     end, 10)
   end
-  -- Let the scheduled exit handling run, so the buffer says how it ended.
-  vim.wait(200, function()
-    return state.client == nil
-  end, 10)
   return state.exited
 end
 
@@ -429,13 +445,14 @@ function M.last_result()
   return state.last_result
 end
 
---- Tether's exit code, once it has exited; and its pid where Neovim says it
---- (0.7). For tests and statuslines.
+--- Tether's process: running, pid, exit_code (once it has exited) and log
+--- (the last lines it wrote to stderr).
 function M.process()
   return {
     running = state.client ~= nil and not state.exited,
     exit_code = state.exit_code,
     pid = state.client and state.client.pid,
+    log = state.client and state.client.stderr() or state.log or {},
   }
 end
 

@@ -23,8 +23,9 @@ local opts = {
   spinner = { '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏' },
 }
 
--- The running answer: t0 (hrtime), status, detail, tool, phase
--- ('thinking' or 'writing'), cancelling, queued; nil when none runs.
+-- The running answer: t0 (hrtime), status, detail, tool, phase ('writing'
+-- once text streams, nil again after a tool), cancelling, queued; nil when
+-- none runs.
 local run
 local buf -- the buffer the mark is in
 local frame = 1
@@ -59,6 +60,8 @@ end
 local function describe(r)
   if r.cancelling then
     return 'cancelling…'
+  elseif not r.status then
+    return 'sending…' -- Tether has not said anything about it yet
   elseif r.status == 'starting' then
     return labelled('starting', ' ', r.detail)
   elseif r.status == 'waiting_permission' then
