@@ -132,4 +132,25 @@ H.run(function()
   H.wait('the denied answer', function()
     return done
   end)
+
+  -- The details Tether sends that the mock cannot: whatever a busy status
+  -- says is shown as it is; a starting or waiting status's detail follows
+  -- its label unless it says it already.
+  local p = require('tether.progress')
+  p.start(t.buffer())
+  local function shows(status, detail)
+    p.status(status, detail)
+    return what(p.text())
+  end
+  local retry = 'API unreachable, retry 3 of 10 in 8 s: connection refused'
+  H.eq(retry, shows('busy', retry), 'a retry')
+  H.eq('compacting the conversation', shows('busy', 'compacting the conversation'), 'a compaction')
+  H.eq('thinking…', shows('busy', ''), 'busy with an empty detail')
+  H.eq('starting claude', shows('starting', 'claude'), 'starting with the backend as detail')
+  H.eq('starting claude', shows('starting', 'starting claude'), 'starting with a sentence as detail')
+  H.eq('waiting for permission: Edit', shows('waiting_permission', 'Edit'), 'waiting with the tool as detail')
+  H.eq('Waiting for permission: Bash', shows('waiting_permission', 'Waiting for permission: Bash'),
+    'waiting with a sentence as detail')
+  p.stop()
+  H.eq('', t.progress(), 'progress after stop')
 end)

@@ -61,11 +61,14 @@ local function notify(msg, level)
   vim.notify('Tether: ' .. msg, level or vim.log.levels.INFO)
 end
 
+local sid -- the session's id, set by configure()
+
 local function session_id()
-  return config.session_id or ('nvim-' .. vim.fn.getpid())
+  return sid
 end
 
--- JSON null arrives as vim.NIL or nil depending on the Neovim version.
+-- val reads a JSON value that may be null: tether.rpc decodes null in an
+-- object as nil, and vim.NIL is taken too.
 local function val(v)
   if v == vim.NIL then
     return nil
@@ -75,6 +78,7 @@ end
 
 -- configure passes the options to the buffer and the progress indicator.
 local function configure()
+  sid = config.session_id or ('nvim-' .. vim.fn.getpid())
   answer.configure({
     name = 'tether://' .. session_id(),
     flush_interval = config.flush_interval,

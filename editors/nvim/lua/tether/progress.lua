@@ -153,9 +153,13 @@ function M.status(status, detail)
   end
 end
 
---- Moves the indicator to the buffer's new last line after a write.
-function M.follow()
+--- Moves the indicator to the new last line of buffer b after a write.
+function M.follow(b)
   if run then
+    if b ~= buf and buf and api.nvim_buf_is_valid(buf) then
+      api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+    end
+    buf = b
     place()
   end
 end
