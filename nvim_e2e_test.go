@@ -34,7 +34,7 @@ func TestNeovimPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, script := range []string{"stream", "permission", "cancel", "crash", "leave"} {
+	for _, script := range []string{"stream", "progress", "permission", "cancel", "flood", "crash", "leave"} {
 		t.Run(script, func(t *testing.T) {
 			runNvimScript(t, nvim, bin, root, script)
 		})

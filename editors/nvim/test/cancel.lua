@@ -24,8 +24,14 @@ H.run(function()
   if took > 5000 then
     error('cancel took ' .. took .. ' ms')
   end
-  H.eq({ '> /tokens 3', '> /sleep 60000', '> never shown', '', 'tok1 tok2 tok3', '[cancelled]' }, H.lines(),
-    'buffer after cancel')
+  H.eq({
+    '> /tokens 3',
+    '> /sleep 60000',
+    '> never shown',
+    '',
+    'tok1 tok2 tok3',
+    '[cancelled · 6 in, 3 out tokens · T]',
+  }, H.lines(), 'buffer after cancel')
   H.eq('cancelled', t.last_result().stopReason, 'stopReason')
 
   -- Cancel while a permission prompt is open: the request is withdrawn, and
@@ -50,7 +56,7 @@ H.run(function()
   end)
   pending('Allow', 1) -- too late: nothing is sent, nothing fails
   local lines = H.lines()
-  H.eq('[cancelled]', lines[#lines], 'last line after cancelling a permission prompt')
+  H.eq('[cancelled · 5 in, 0 out tokens · T]', lines[#lines], 'last line after cancelling a permission prompt')
 
   -- The session still answers after both cancels.
   local _, result = H.ask('after cancel')

@@ -1,6 +1,6 @@
 -- Tether dying mid-answer ends the answer with a line saying so, and the
 -- next question starts a new Tether; a command that cannot start says how to
--- set it.
+-- set it; a Tether that refuses to start says why.
 local H = dofile(os.getenv('TETHER_NVIM_ROOT') .. '/test/helper.lua')
 
 H.run(function()
@@ -44,4 +44,17 @@ H.run(function()
     told = told or note:find('Tether: could not start /nonexistent/tether', 1, true) ~= nil
   end
   H.eq(true, told, 'the user was told: ' .. vim.inspect(H.notes))
+
+  -- A command Tether refuses (a flag it does not know): it exits at once,
+  -- and the user is told its first words, which name the flag.
+  H.notes = {}
+  t.setup({ cmd = { H.cmd[1], '--no-such-flag' } })
+  err = H.ask('flags?')
+  H.eq('tether exited', err and err.message, 'error when tether refuses its flags')
+  local last = H.lines()[#H.lines()]
+  H.eq(true, last:match('^%[tether exited: code [1-9]%d*, signal 0%]$') ~= nil, 'last line: ' .. last)
+  H.eq(1, #H.notes, 'messages shown: ' .. vim.inspect(H.notes))
+  H.eq(true, H.notes[1]:find('^Tether: exited with code [1-9]%d*: .*no%-such%-flag') ~= nil,
+    'the message names the flag: ' .. H.notes[1])
+  H.eq(true, #t.process().log > 0, 'tether\'s stderr is kept')
 end)

@@ -25,6 +25,8 @@ if trace then
   vim.list_extend(cmd, { '--trace', '--log-level', 'debug', '--log-file', trace })
 end
 
+-- The command that starts Tether, for scripts that call setup() again.
+H.cmd = cmd
 H.tether = require('tether')
 H.tether.setup({ cmd = cmd })
 
@@ -87,9 +89,16 @@ function H.wait(what, cond, timeout)
   return H.ms() - start
 end
 
+-- lines returns the answer buffer's lines, with the duration in each
+-- closing line ("[end_turn · 3 in, 3 out tokens · 8 ms]") replaced by T:
+-- the one part of the buffer that differs from run to run.
 function H.lines()
   local buf = H.tether.buffer()
-  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+  for i, line in ipairs(lines) do
+    lines[i] = line:gsub('^(%[.* · )[%dm%.]+ ?m?s%]$', '%1T]')
+  end
+  return lines
 end
 
 -- ask sends prompt and waits for its answer; returns err, result.

@@ -33,6 +33,7 @@ H.run(function()
     'Let me look.',
     '[tool] Bash ran (mock result)',
     'Done.',
+    '[end_turn · 7 in, 4 out tokens · T]',
   }, H.lines(), 'buffer after allow')
   H.eq('Let me look.\nDone.', result.text, 'text after allow')
 
@@ -42,15 +43,23 @@ H.run(function()
   H.eq(nil, err, 'error')
   H.eq(2, #asked, 'permission prompts')
   local lines = H.lines()
-  H.eq({ '', '> ' .. ls, '> OK then.', '', '[tool error] Bash denied: denied in Neovim', 'OK then.' },
-    vim.list_slice(lines, #lines - 5, #lines), 'buffer after deny')
+  H.eq({
+    '',
+    '> ' .. ls,
+    '> OK then.',
+    '',
+    '[tool error] Bash denied: denied in Neovim',
+    'OK then.',
+    '[end_turn · 5 in, 2 out tokens · T]',
+  }, vim.list_slice(lines, #lines - 6, #lines), 'buffer after deny')
 
   -- Dismissing the picker (no choice) denies too.
   answers = { nil }
   H.ask(ls)
   H.eq(3, #asked, 'permission prompts')
   lines = H.lines()
-  H.eq('[tool error] Bash denied: denied in Neovim', lines[#lines], 'last line after dismissing')
+  H.eq({ '[tool error] Bash denied: denied in Neovim', '[end_turn · 3 in, 0 out tokens · T]' },
+    vim.list_slice(lines, #lines - 1, #lines), 'last lines after dismissing')
 
   -- Always allow: this time and, without asking, every later time in the
   -- session.
@@ -60,8 +69,15 @@ H.run(function()
   H.ask(ls .. '\n' .. ls)
   H.eq(4, #asked, 'permission prompts after always allow')
   lines = H.lines()
-  H.eq({ '', '> ' .. ls, '> ' .. ls, '', '[tool] Bash ran (mock result)', '[tool] Bash ran (mock result)' },
-    vim.list_slice(lines, #lines - 5, #lines), 'buffer after always allow')
+  H.eq({
+    '',
+    '> ' .. ls,
+    '> ' .. ls,
+    '',
+    '[tool] Bash ran (mock result)',
+    '[tool] Bash ran (mock result)',
+    '[end_turn · 6 in, 0 out tokens · T]',
+  }, vim.list_slice(lines, #lines - 6, #lines), 'buffer after always allow')
 
   -- What went over the wire, in order: the request ids are Tether's UUIDs.
   local sent = H.sent('permission/respond')

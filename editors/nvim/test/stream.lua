@@ -12,7 +12,8 @@ H.run(function()
     return not t.busy()
   end)
   H.metric('first_answer_ms', string.format('%.0f', H.ms() - start))
-  H.eq({ '> hello brave world', '', 'hello brave world' }, H.lines(), 'buffer after the first answer')
+  H.eq({ '> hello brave world', '', 'hello brave world', '[end_turn · 3 in, 3 out tokens · T]' }, H.lines(),
+    'buffer after the first answer')
   H.eq('end_turn', t.last_result().stopReason, 'stopReason')
   H.eq('hello brave world', t.last_result().text, 'text')
   H.eq('idle', t.status(), 'status')
@@ -30,6 +31,7 @@ H.run(function()
     '> hello brave world',
     '',
     'hello brave world',
+    '[end_turn · 3 in, 3 out tokens · T]',
     '',
     '> first line',
     '> second line here',
@@ -38,6 +40,7 @@ H.run(function()
     'first line',
     'second line here',
     'tok1 tok2 tok3',
+    '[end_turn · 7 in, 8 out tokens · T]',
   }, H.lines(), 'buffer after the second answer')
   H.eq('first line\nsecond line here\ntok1 tok2 tok3', t.last_result().text, 'text of the second answer')
   H.eq(8, t.last_result().usage.outputTokens, 'tokens of the second answer')
@@ -61,7 +64,8 @@ H.run(function()
     '> still here',
     '',
     'still here',
-  }, vim.list_slice(lines, #lines - 7, #lines), 'buffer after a failed turn')
+    '[end_turn · 2 in, 2 out tokens · T]',
+  }, vim.list_slice(lines, #lines - 8, #lines), 'buffer after a failed turn')
 
   -- Neither question showed the answer window more than once.
   H.eq(1, #vim.fn.win_findbuf(t.buffer()), 'windows showing the answer')

@@ -24,9 +24,20 @@ local defaults = {
   open = 'botright split',
   -- How long stop() waits for Tether to exit before it kills it (ms).
   stop_timeout = 3000,
+  -- Streamed text is written to the buffer at most once per this many ms.
+  flush_interval = 30,
+  -- Show the running answer's progress (spinner, status, elapsed time) at
+  -- the end of the answer buffer; progress() returns it either way.
+  progress = true,
+  -- The spinner's frames; nil keeps the default (Braille dots).
+  spinner = nil,
 }
 
 local config = vim.deepcopy(defaults)
+
+local uv = vim.uv or vim.loop
+local answer = require('tether.answer')
+local progress = require('tether.progress')
 
 -- The one connection. turn is the question being answered; queue holds the
 -- questions asked meanwhile, sent one at a time so that each answer follows
@@ -36,24 +47,28 @@ local state = {
   exited = true,
   exit_code = nil,
   session_opts = nil, -- fixed at the first question (cwd must not change)
-  turn = nil, -- {id = request id, prompt = string, cb = function|nil}
+  -- {id = request id, prompt, cb = function|nil, t0 = hrtime when sent,
+  -- cancelled = true once :TetherCancel stopped showing it}
+  turn = nil,
   queue = {},
   status = 'stopped', -- the session's last session/status, or 'stopped'
   permissions = {}, -- requestId -> true while it may be answered
   last_result = nil,
-  buf = nil,
-  fresh = true, -- the next streamed text starts a new line
+  log = nil, -- what the last Tether wrote to stderr, once it has exited
 }
 
 local function notify(msg, level)
   vim.notify('Tether: ' .. msg, level or vim.log.levels.INFO)
 end
 
+local sid -- the session's id, set by configure()
+
 local function session_id()
-  return config.session_id or ('nvim-' .. vim.fn.getpid())
+  return sid
 end
 
--- JSON null arrives as vim.NIL or nil depending on the Neovim version.
+-- val reads a JSON value that may be null: tether.rpc decodes null in an
+-- object as nil, and vim.NIL is taken too.
 local function val(v)
   if v == vim.NIL then
     return nil
@@ -61,96 +76,17 @@ local function val(v)
   return v
 end
 
----------------------------------------------------------------------------
--- The answer buffer
----------------------------------------------------------------------------
-
-local function get_buf()
-  if state.buf and vim.api.nvim_buf_is_valid(state.buf) then
-    return state.buf
-  end
-  local buf = vim.api.nvim_create_buf(false, true)
-  pcall(vim.api.nvim_buf_set_name, buf, 'tether://' .. session_id())
-  vim.bo[buf].filetype = 'markdown'
-  vim.bo[buf].modifiable = false
-  state.buf = buf
-  state.fresh = true
-  return buf
+-- configure passes the options to the buffer and the progress indicator.
+local function configure()
+  sid = config.session_id or ('nvim-' .. vim.fn.getpid())
+  answer.configure({
+    name = 'tether://' .. session_id(),
+    flush_interval = config.flush_interval,
+    on_write = progress.follow,
+  })
+  progress.configure({ in_buffer = config.progress, spinner = config.spinner })
 end
-
---- The answer buffer's number (created on first use).
-function M.buffer()
-  return get_buf()
-end
-
-local function show_buf()
-  local buf = get_buf()
-  if not config.open then
-    return
-  end
-  if vim.fn.bufwinid(buf) ~= -1 then
-    return
-  end
-  local win = vim.api.nvim_get_current_win()
-  vim.cmd(config.open)
-  vim.api.nvim_win_set_buf(0, buf)
-  vim.api.nvim_set_current_win(win)
-end
-
--- edit runs fn(buf) with the buffer modifiable, then keeps every window
--- showing it at its end.
-local function edit(fn)
-  local buf = get_buf()
-  vim.bo[buf].modifiable = true
-  fn(buf)
-  vim.bo[buf].modifiable = false
-  local last = vim.api.nvim_buf_line_count(buf)
-  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
-    vim.api.nvim_win_set_cursor(win, { last, 0 })
-  end
-end
-
-local function buf_empty(buf)
-  return vim.api.nvim_buf_line_count(buf) == 1 and vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ''
-end
-
--- put_line adds line as a line of its own; streamed text after it starts on
--- a new line.
-local function put_line(line)
-  edit(function(buf)
-    if buf_empty(buf) then
-      vim.api.nvim_buf_set_lines(buf, 0, 1, false, { line })
-    else
-      vim.api.nvim_buf_set_lines(buf, -1, -1, false, { line })
-    end
-  end)
-  state.fresh = true
-end
-
--- put_text appends streamed text at the end of the buffer; its newlines start
--- new lines.
-local function put_text(text)
-  if text == '' then
-    return
-  end
-  if state.fresh then
-    -- A line break right after a line of our own (the prompt, a tool
-    -- summary) is the one that line already made.
-    text = text:gsub('^\r?\n', '', 1)
-    if text == '' then
-      return
-    end
-    edit(function(buf)
-      vim.api.nvim_buf_set_lines(buf, -1, -1, false, { '' })
-    end)
-    state.fresh = false
-  end
-  edit(function(buf)
-    local row = vim.api.nvim_buf_line_count(buf) - 1
-    local col = #vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
-    vim.api.nvim_buf_set_text(buf, row, col, row, col, vim.split(text, '\n', { plain = true }))
-  end)
-end
+configure()
 
 ---------------------------------------------------------------------------
 -- The connection
@@ -158,14 +94,54 @@ end
 
 local send_next -- forward
 
+-- duration says ms the way a person reads it: 840 ms, 8.4 s, 2m05s.
+local function duration(ms)
+  if ms < 1000 then
+    return string.format('%d ms', ms)
+  elseif ms < 60000 then
+    return string.format('%.1f s', ms / 1000)
+  end
+  local s = math.floor(ms / 1000)
+  return string.format('%dm%02ds', math.floor(s / 60), s % 60)
+end
+
+-- closing_line sums up an answer that ended:
+--   [end_turn · 12 in, 6 out tokens · $0.0123 · 840 ms]
+-- tokens and cost where the backend reports them; the duration is
+-- Tether's, or the time since the question was sent.
+local function closing_line(result, turn)
+  local parts = { tostring(val(result.stopReason) or 'ended') }
+  local usage = val(result.usage)
+  if type(usage) == 'table' and (val(usage.inputTokens) or val(usage.outputTokens)) then
+    parts[#parts + 1] =
+      string.format('%d in, %d out tokens', val(usage.inputTokens) or 0, val(usage.outputTokens) or 0)
+  end
+  local cost = tonumber(val(result.costUsd))
+  if cost then
+    parts[#parts + 1] = string.format(cost < 1 and '$%.4f' or '$%.2f', cost)
+  end
+  local ms = tonumber(val(result.durationMs)) or (uv.hrtime() - turn.t0) / 1e6
+  parts[#parts + 1] = duration(ms)
+  return '[' .. table.concat(parts, ' · ') .. ']'
+end
+
+-- finish_turn ends the running answer: the text streamed so far is
+-- written, the progress indicator goes, and line (the closing line, an
+-- error) follows the answer.
 local function finish_turn(line, result, err)
   local turn = state.turn
   if not turn then
     return
   end
   state.turn = nil
+  if turn.cancelled then
+    answer.discard()
+  end
+  progress.stop()
   if line then
-    put_line(line)
+    answer.line(line)
+  else
+    answer.flush()
   end
   state.last_result = result
   if turn.cb then
@@ -202,15 +178,39 @@ local function on_permission(p)
   end)
 end
 
+-- for_turn tells whether notification params p belong to the running
+-- answer; once it is cancelled, what it still streams is not shown.
+local function for_turn(p)
+  local turn = state.turn
+  return turn and not turn.cancelled and tonumber(val(p.queryId)) == turn.id
+end
+
 local function on_notification(method, p)
   if type(p) ~= 'table' or p.sessionId ~= session_id() then
     return
   end
+  -- The hot path: one call per token.
+  if method == 'session/token' then
+    if for_turn(p) then
+      answer.text(p.text)
+      progress.set('phase', 'writing')
+    end
+    return
+  end
   if method == 'session/status' then
     state.status = p.status
+    local q = val(p.queryId)
+    if state.turn and (q == nil or for_turn(p)) then
+      progress.status(p.status, val(p.detail))
+    end
     return
   end
   if method == 'permission/request' then
+    answer.flush() -- the user reads what the agent said before deciding
+    if for_turn(p) then
+      -- Before the picker opens: the default one blocks until answered.
+      progress.status('waiting_permission', p.toolName)
+    end
     on_permission(p)
     return
   end
@@ -218,40 +218,49 @@ local function on_notification(method, p)
     state.permissions[p.requestId] = nil
     return
   end
-  local turn = state.turn
-  if not turn or tonumber(val(p.queryId)) ~= turn.id then
+  if not for_turn(p) then
     return
   end
-  if method == 'session/token' then
-    put_text(p.text)
+  if method == 'session/thinking' then
+    progress.set('phase', nil)
+  elseif method == 'session/toolUse' then
+    progress.set('tool', p.toolName) -- first: the tool is what shows
+    progress.set('phase', nil)
   elseif method == 'session/toolResult' then
-    put_line((p.isError and '[tool error] ' or '[tool] ') .. tostring(val(p.summary) or p.toolName))
+    progress.set('tool', nil)
+    answer.line((p.isError and '[tool error] ' or '[tool] ') .. tostring(val(p.summary) or p.toolName))
   end
 end
 
+-- on_exit runs once Tether has exited and all it wrote has been handled.
 local function on_exit(code, signal)
-  -- Runs in a libuv callback on some versions: mark, then leave the editor
-  -- work to the main loop.
+  local client = state.client
+  local log = client and client.stderr() or {}
+  state.log = log
   state.exited = true
   state.exit_code = code
-  vim.schedule(function()
-    state.client = nil
-    state.status = 'stopped'
-    state.permissions = {}
-    local q = state.queue
-    state.queue = {}
-    if state.turn then
-      finish_turn(string.format('[tether exited: code %d, signal %d]', code, signal or 0), nil, {
-        code = -1,
-        message = 'tether exited',
-      })
+  state.client = nil
+  state.status = 'stopped'
+  state.permissions = {}
+  local q = state.queue
+  state.queue = {}
+  if code ~= 0 and #log > 0 then
+    -- A failure Tether explains on stderr (a bad flag, a broken config):
+    -- its first words say what to fix.
+    notify(string.format("exited with code %d: %s (require('tether').process().log has more)", code, log[1]),
+      vim.log.levels.ERROR)
+  end
+  if state.turn then
+    finish_turn(string.format('[tether exited: code %d, signal %d]', code, signal or 0), nil, {
+      code = -1,
+      message = 'tether exited',
+    })
+  end
+  for _, t in ipairs(q) do
+    if t.cb then
+      t.cb({ code = -1, message = 'tether exited' }, nil)
     end
-    for _, t in ipairs(q) do
-      if t.cb then
-        t.cb({ code = -1, message = 'tether exited' }, nil)
-      end
-    end
-  end)
+  end
 end
 
 local function ensure_started()
@@ -266,7 +275,7 @@ local function ensure_started()
     notification = on_notification,
     server_request = function(method)
       -- tool/call is for tools the client declares; this plugin declares none.
-      return nil, vim.lsp.rpc.rpc_response_error(-32601, 'not supported by tether.nvim: ' .. method)
+      return nil, { code = -32601, message = 'not supported by tether.nvim: ' .. method }
     end,
     on_exit = on_exit,
   })
@@ -311,29 +320,24 @@ send_next = function()
     return
   end
   state.turn = turn
-  local buf = get_buf()
-  if not buf_empty(buf) then
-    put_line('')
+  if not answer.empty() then
+    answer.line('', true)
   end
   for _, line in ipairs(vim.split(turn.prompt, '\n', { plain = true })) do
-    put_line('> ' .. line)
+    answer.line('> ' .. line, true)
   end
-  put_line('')
+  answer.line('', true)
+  turn.t0 = uv.hrtime()
+  progress.start(answer.buffer())
+  progress.set('queued', #state.queue)
   local ok, id = state.client.request('session/query', query_params(turn.prompt), function(err, result)
     if state.turn ~= turn then
       return
     end
     if err then
       finish_turn('[error] ' .. tostring(err.message), nil, err)
-      return
-    end
-    local reason = result.stopReason
-    if reason == 'end_turn' then
-      finish_turn(nil, result)
-    elseif reason == 'cancelled' then
-      finish_turn('[cancelled]', result)
     else
-      finish_turn('[stopped: ' .. tostring(reason) .. ']', result)
+      finish_turn(closing_line(result, turn), result)
     end
   end)
   if not ok then
@@ -353,6 +357,12 @@ function M.setup(opts)
   if opts and opts.cmd then
     config.cmd = opts.cmd -- a list replaces the default, never merges into it
   end
+  configure()
+end
+
+--- The answer buffer's number (created on first use).
+function M.buffer()
+  return answer.buffer()
 end
 
 --- Asks prompt in the session; the answer streams into the answer buffer.
@@ -362,12 +372,15 @@ function M.ask(prompt, cb)
     notify('nothing to ask', vim.log.levels.WARN)
     return
   end
-  show_buf()
+  answer.show(config.open)
   table.insert(state.queue, { prompt = prompt, cb = cb })
+  progress.set('queued', #state.queue)
   send_next()
 end
 
---- Stops the running answer and drops the questions waiting behind it.
+--- Stops the running answer and drops the questions waiting behind it. The
+--- answer stops growing at once: what was streamed until now is written, and
+--- what Tether streams until it has stopped is not shown.
 function M.cancel()
   local dropped = state.queue
   state.queue = {}
@@ -376,7 +389,12 @@ function M.cancel()
       t.cb({ code = -32800, message = 'cancelled' }, nil)
     end
   end
-  if state.client and state.turn then
+  local turn = state.turn
+  if state.client and turn and not turn.cancelled then
+    answer.flush()
+    turn.cancelled = true
+    progress.set('queued', 0)
+    progress.set('cancelling', true)
     state.client.request('session/cancel', { sessionId = session_id() }, function() end)
   end
 end
@@ -396,22 +414,29 @@ function M.stop(timeout)
   vim.wait(timeout, function()
     return state.exited
   end, 10)
-  if not state.exited then
-    client.kill()
+  -- Then SIGTERM (Tether treats it as exit), then SIGKILL.
+  for _, signal in ipairs({ 'sigterm', 'sigkill' }) do
+    if state.exited then
+      break
+    end
+    client.kill(signal)
     vim.wait(1000, function()
       return state.exited
     end, 10)
   end
-  -- Let the scheduled exit handling run, so the buffer says how it ended.
-  vim.wait(200, function()
-    return state.client == nil
-  end, 10)
   return state.exited
 end
 
 --- The session's status: 'stopped', 'idle', 'busy', 'waiting_permission', ...
 function M.status()
   return state.status
+end
+
+--- What the running answer is doing, for a statusline or winbar:
+--- "⠹ waiting for permission: Bash · 4s"; '' when no answer runs. The User
+--- autocommand TetherProgress fires whenever it changes.
+function M.progress()
+  return progress.text()
 end
 
 --- True while a question is being answered or waits to be.
@@ -424,13 +449,14 @@ function M.last_result()
   return state.last_result
 end
 
---- Tether's exit code, once it has exited; and its pid where Neovim says it
---- (0.7). For tests and statuslines.
+--- Tether's process: running, pid, exit_code (once it has exited) and log
+--- (the last lines it wrote to stderr).
 function M.process()
   return {
     running = state.client ~= nil and not state.exited,
     exit_code = state.exit_code,
     pid = state.client and state.client.pid,
+    log = state.client and state.client.stderr() or state.log or {},
   }
 end
 
