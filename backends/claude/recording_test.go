@@ -126,17 +126,23 @@ func TestRealCLIStreamsManyDeltas(t *testing.T) {
 	require.NoError(t, err)
 	turn := secondTurn(t, stdout)
 	var text strings.Builder
-	deltas := 0
+	var dec lineDecoder
+	deltas, hot := 0, 0
 	for line := range bytes.Lines(turn) {
 		m, ok, err := decodeLine(line)
 		require.NoError(t, err)
 		require.True(t, ok, "line %q", line)
-		if m.Type == typeStreamEvent && m.Event != nil && m.Event.Type == "content_block_delta" {
+		if m.Type == typeStreamEvent && m.Event.Type == "content_block_delta" {
 			deltas++
 			text.WriteString(m.Event.Delta.Text)
+			var fast message
+			if dec.decodeHot(bytes.TrimSpace(line), &fast) && assert.Equal(t, m, fast) {
+				hot++
+			}
 		}
 	}
 	assert.Equal(t, recordedDeltas, deltas, "the CLI writes one line per delta")
+	assert.Equal(t, deltas, hot, "the fast path takes every delta line")
 	assert.Equal(t, strings.Join(chunks, ""), text.String())
 	t.Logf("the second turn is %d lines, %d bytes", bytes.Count(turn, []byte("\n")), len(turn))
 
