@@ -22,10 +22,10 @@ import (
 // type, session_id, parent_tool_use_id, event and keys message has no
 // field for (uuid, ttft_ms, ...); event's keys are type, delta and keys
 // streamEvent does not have (index, usage, ...); delta's are type, text,
-// thinking and keys streamDelta does not have. Those three must be strings
-// (parent_tool_use_id also null), event and delta objects, and no key of
-// theirs may repeat or match a field by case only. Everything else falls
-// back.
+// thinking and keys streamDelta does not have. The values of the keys it
+// reads must be strings (parent_tool_use_id may be null), event and delta
+// objects, and no key may repeat or match one of these by case only; what
+// it skips must be valid JSON. Everything else falls back.
 //
 // The stdout reader owns its decoder; it is not safe for concurrent use.
 type lineDecoder struct {

@@ -22,8 +22,8 @@ import (
 // The recorded stream: what the real CLI writes on stdout during the second
 // turn of a session in which the fake API streams recordedDeltas text
 // deltas. The benchmarks decode it; TestRealCLIStreamsManyDeltas checks on
-// every run that the CLI still writes what the recording holds, and
-// rewrites it with -record-stream.
+// every run that the CLI still writes lines of the same kinds in the same
+// order, and rewrites it with -record-stream.
 
 const (
 	recordedDeltas = 5000
@@ -150,7 +150,27 @@ func TestRealCLIStreamsManyDeltas(t *testing.T) {
 		path := filepath.Join("..", "..", "testdata", "claude", recordingName+".jsonl")
 		require.NoError(t, os.WriteFile(path, turn, 0o644))
 		t.Logf("wrote %s", path)
+		return
 	}
+	var recorded []byte
+	for _, line := range loadRecording(t) {
+		recorded = append(append(recorded, line...), '\n')
+	}
+	assert.Equal(t, lineKinds(t, recorded), lineKinds(t, turn),
+		"the CLI's stream has changed since the recording; rewrite it with -record-stream")
+}
+
+// lineKinds names each line of stream by its type, subtype, event type and
+// delta type.
+func lineKinds(t *testing.T, stream []byte) []string {
+	t.Helper()
+	var kinds []string
+	for line := range bytes.Lines(stream) {
+		m, _, err := decodeLine(line)
+		require.NoError(t, err)
+		kinds = append(kinds, strings.Join([]string{m.Type, m.Subtype, m.Event.Type, m.Event.Delta.Type}, "/"))
+	}
+	return kinds
 }
 
 // secondTurn is the lines of stdout after the first result, up to and
