@@ -64,6 +64,9 @@ func TestMain(m *testing.M) {
 	if script := os.Getenv(fakeScriptEnv); script != "" {
 		os.Exit(runFakeCLI(script))
 	}
+	if cli := os.Getenv(tapCLIEnv); cli != "" {
+		os.Exit(runStdoutTap(cli, os.Getenv(tapFileEnv)))
+	}
 	code := m.Run()
 	if code == 0 && !testing.Short() && flagRunAll() {
 		all, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "claude", "*.jsonl"))

@@ -11,17 +11,27 @@ import (
 // message is one line of the CLI's stdout. The CLI writes many types; the
 // fields of all the ones Tether reads are merged here and the rest is
 // ignored, so a new field or type upstream never breaks decoding.
+//
+// The fields of the hot line, a stream_event with a delta, are values, not
+// pointers: the stdout reader's fast path (lineDecoder) fills them without
+// allocating anything but the delta's text. It falls back to the full
+// decode for a line with any other field of message, so a field added here
+// is decoded (slowly) from the start; teach the fast path about it only if
+// it becomes hot.
 type message struct {
 	Type      string `json:"type"`
 	Subtype   string `json:"subtype"`
 	SessionID string `json:"session_id"`
 
-	// stream_event (with --include-partial-messages)
-	Event *streamEvent `json:"event"`
+	// stream_event (with --include-partial-messages); the zero value
+	// when the line has none.
+	Event streamEvent `json:"event"`
 
 	// assistant, user
-	Message         *apiMessage     `json:"message"`
-	ParentToolUseID *string         `json:"parent_tool_use_id"`
+	Message *apiMessage `json:"message"`
+	// ParentToolUseID is the Task tool call whose sub-agent wrote the
+	// message; empty (null in the line) on the main thread.
+	ParentToolUseID string          `json:"parent_tool_use_id"`
 	ToolUseResult   json.RawMessage `json:"tool_use_result"`
 
 	// system/init
@@ -58,17 +68,28 @@ const (
 )
 
 // streamEvent is a raw Messages API streaming event passed through by the
-// CLI.
+// CLI. Only the fields of the events Tether acts on are kept.
 type streamEvent struct {
-	Type    string `json:"type"`
-	Message *struct {
-		ID string `json:"id"`
-	} `json:"message"`
-	Delta *struct {
-		Type     string `json:"type"`
-		Text     string `json:"text"`
-		Thinking string `json:"thinking"`
-	} `json:"delta"`
+	Type string `json:"type"`
+	// Message is message_start's.
+	Message eventMessage `json:"message"`
+	// Delta is content_block_delta's (message_delta's has none of these
+	// fields).
+	Delta streamDelta `json:"delta"`
+}
+
+// eventMessage is the message of a message_start event.
+type eventMessage struct {
+	ID string `json:"id"`
+}
+
+// streamDelta is the delta of a content_block_delta event: text_delta,
+// thinking_delta, input_json_delta (whose partial_json no one reads yet),
+// signature_delta, citations_delta.
+type streamDelta struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	Thinking string `json:"thinking"`
 }
 
 // apiMessage is the message of an assistant or user frame.
@@ -156,9 +177,10 @@ type usage struct {
 	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
 }
 
-// decodeLine decodes one stdout line. ok is false for a line that is not a
-// JSON object (some CLI builds print debug text on stdout); an error means
-// a line that looked like JSON and was not.
+// decodeLine decodes one stdout line in full, with encoding/json; the
+// stdout reader's lineDecoder does the same faster for the hot lines. ok is
+// false for a line that is not a JSON object (some CLI builds print debug
+// text on stdout); an error means a line that looked like JSON and was not.
 func decodeLine(line []byte) (m message, ok bool, err error) {
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 || line[0] != '{' {
@@ -171,16 +193,19 @@ func decodeLine(line []byte) (m message, ok bool, err error) {
 }
 
 // readStdout is the stdout reader goroutine (see process). It reads lines of
-// any length, skips what is not a JSON object, answers control requests that
-// no turn handles, and hands the rest to msgs until stop is called, after
-// which it only drains. It closes msgs at the end of stdout.
+// any length, decodes them with its own lineDecoder, skips what is not a
+// JSON object, answers control requests that no turn handles, and hands the
+// rest to msgs until stop is called, after which it only drains. It closes
+// msgs at the end of stdout.
 func (p *process) readStdout(r io.Reader) {
 	defer close(p.msgs)
 	br := bufio.NewReaderSize(r, 64<<10)
+	var dec lineDecoder
+	var long []byte // a line longer than br's buffer, assembled here
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := readLine(br, &long)
 		if len(line) > 0 {
-			p.handleLine(line)
+			p.handleLine(&dec, line)
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -191,8 +216,32 @@ func (p *process) readStdout(r io.Reader) {
 	}
 }
 
-func (p *process) handleLine(line []byte) {
-	m, ok, err := decodeLine(line)
+// readLine reads a line of any length. It returns a slice of br's buffer,
+// or for a line longer than that, of *long; either is valid until the next
+// call. Nothing is allocated per line: *long grows to the longest line and
+// is dropped after one above maxKeptLine.
+func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
+	if cap(*long) > maxKeptLine {
+		*long = nil
+	}
+	line, err := br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return line, err
+	}
+	buf := append((*long)[:0], line...)
+	for errors.Is(err, bufio.ErrBufferFull) {
+		line, err = br.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	*long = buf
+	return buf, err
+}
+
+// maxKeptLine bounds the long-line buffer readLine keeps between lines.
+const maxKeptLine = 1 << 20
+
+func (p *process) handleLine(dec *lineDecoder, line []byte) {
+	m, ok, err := dec.decode(line)
 	switch {
 	case err != nil:
 		p.log.Warn("claude wrote a line that is not valid JSON; skipped", "err", err, "line", truncate(string(line), 200))

@@ -158,18 +158,20 @@ func (t *turn) handle(m message) (res backends.Result, err error, end bool) {
 // mainThread reports whether m belongs to the main agent rather than a
 // sub-agent (Task), whose text is not the answer.
 func mainThread(m message) bool {
-	return m.ParentToolUseID == nil || *m.ParentToolUseID == ""
+	return m.ParentToolUseID == ""
 }
 
 func (t *turn) streamEvent(m message) {
-	ev := m.Event
-	if ev == nil || !mainThread(m) {
+	if !mainThread(m) {
 		return
 	}
-	switch {
-	case ev.Type == "message_start" && ev.Message != nil:
-		t.streamed[ev.Message.ID] = true
-	case ev.Type == "content_block_delta" && ev.Delta != nil:
+	ev := &m.Event
+	switch ev.Type {
+	case "message_start":
+		if ev.Message.ID != "" {
+			t.streamed[ev.Message.ID] = true
+		}
+	case "content_block_delta":
 		switch ev.Delta.Type {
 		case "text_delta":
 			t.sink.Token(ev.Delta.Text)
