@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends/claude/claudetest"
-	"github.com/tether-dev/tether/protocol"
+	"github.com/tether-dev/tether/backends"
 )
 
 // The recorded stream: what the real CLI writes on stdout during the second
@@ -117,10 +117,10 @@ func TestRealCLIStreamsManyDeltas(t *testing.T) {
 	sink := &fakeSink{}
 	res, err := realQuery(t, c, context.Background(), "second question", sink)
 	require.NoError(t, err)
-	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
+	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	require.Equal(t, strings.Join(chunks, ""), sink.tokens.String())
 	assert.Len(t, sink.events, recordedDeltas, "one token per delta")
-	require.NoError(t, c.Close()) // the tap has written everything once the process is gone
+	require.NoError(t, c.Close(context.Background())) // the tap has written everything once the process is gone
 
 	stdout, err := os.ReadFile(tap)
 	require.NoError(t, err)
