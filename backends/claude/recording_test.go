@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tether-dev/tether/backends/claude/claudetest"
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/backends/claude/claudetest"
 )
 
 // The recorded stream: what the real CLI writes on stdout during the second
