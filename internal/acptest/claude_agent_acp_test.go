@@ -39,7 +39,7 @@ func TestClaudeAgentACPStreamsAPrompt(t *testing.T) {
 	}
 	evs, code := drive(t, tl, env, cwd, steps, tl.node22, tl.claudeACP)
 	for _, ev := range evs {
-		t.Logf("%s %s %s %s %s", ev.Event, ev.Method, ev.Params, ev.Result, ev.Error)
+		t.Logf("%s %s %s %s %s %s %v", ev.Event, ev.Method, ev.Params, ev.Result, ev.Error, ev.Msg, ev.Paths)
 	}
 	require.Equal(t, 0, code, "drive.mjs failed")
 	var text strings.Builder

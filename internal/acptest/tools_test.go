@@ -86,6 +86,8 @@ type event struct {
 	Code   *int            `json:"code"`
 	What   string          `json:"what"`
 	Msg    string          `json:"message"`
+	Paths  []string        `json:"paths"`
+	T      float64         `json:"t"` // ms since drive.mjs started
 }
 
 // update is the part of a session/update the tests look at.

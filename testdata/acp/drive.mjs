@@ -7,12 +7,13 @@
 // request from the agent, what it answered, and what went wrong, so a Go
 // test can assert on them.
 //
-//   node testdata/acp/drive.mjs [--cwd DIR] [--timeout-ms N] STEPS.json -- AGENT_CMD [ARG...]
+//   node testdata/acp/drive.mjs [--cwd DIR] [--timeout-ms N] [--strict] STEPS.json -- AGENT_CMD [ARG...]
 //
 // Every message from the agent is checked against the SDK's schemas for
 // ACP v1; a line that is not JSON, a message that fails its schema, an
 // error the SDK logs, or an agent still running 10 s after its stdin closed
-// is a protocol error. Exit status: 0 when every step passed and no
+// is a protocol error. With --strict, so is a field the SDK's lenient
+// schemas drop (reported as a "dropped" event otherwise). Exit status: 0 when every step passed and no
 // protocol error was seen, 1 otherwise, 2 for bad usage. The agent's stderr
 // passes through to ours. At the end the driver closes the agent's stdin
 // and waits for it to exit (SIGTERM, then SIGKILL, if it does not).
@@ -31,18 +32,20 @@ const started = performance.now();
 // ---------------------------------------------------------------- arguments
 
 function usage(msg) {
-  process.stderr.write(`drive.mjs: ${msg}\nusage: drive.mjs [--cwd DIR] [--timeout-ms N] STEPS.json -- AGENT_CMD [ARG...]\n`);
+  process.stderr.write(`drive.mjs: ${msg}\nusage: drive.mjs [--cwd DIR] [--timeout-ms N] [--strict] STEPS.json -- AGENT_CMD [ARG...]\n`);
   process.exit(2);
 }
 
 const argv = process.argv.slice(2);
 let defaultCwd = process.cwd();
 let timeoutMs;
+let strict = false;
 let stepsPath;
 while (argv.length > 0) {
   const a = argv.shift();
   if (a === "--cwd") defaultCwd = resolve(argv.shift() ?? usage("--cwd needs a directory"));
   else if (a === "--timeout-ms") timeoutMs = Number(argv.shift());
+  else if (a === "--strict") strict = true;
   else if (a === "--") break;
   else if (!stepsPath) stepsPath = a;
   else {
@@ -61,6 +64,10 @@ try {
 }
 if (Array.isArray(plan)) plan = { steps: plan };
 timeoutMs ??= plan.timeoutMs ?? 30000;
+strict ||= plan.strict === true;
+// Paths (as "dropped" events name them, e.g. "usage" of a prompt's result)
+// that strict mode lets through.
+const allowDropped = new Set(plan.allowDropped ?? []);
 const exitTimeoutMs = plan.exitTimeoutMs ?? 10000;
 
 // ---------------------------------------------------------------- events
@@ -121,7 +128,36 @@ function check(schema, value, what) {
   const r = schema.safeParse(value);
   if (!r.success) {
     fail("invalid", { message: what, issues: r.error.issues.map((i) => ({ path: i.path, message: i.message })) });
+    return;
   }
+  // The SDK's schemas are lenient: a malformed optional field (say
+  // sessionCapabilities.list: true instead of {}, or an unknown tool kind)
+  // is silently dropped, and so are fields the stable schema does not
+  // know. Report what did not survive the parse; with strict, fail on it.
+  const paths = droppedPaths(value, r.data).filter((p) => !allowDropped.has(p));
+  if (paths.length > 0) {
+    if (strict) fail("dropped", { message: what, paths });
+    else emit({ event: "dropped", message: what, paths });
+  }
+}
+
+/** Paths of values in raw that parsed (the schema's output) lacks or changed. */
+function droppedPaths(raw, parsed, path = []) {
+  const here = path.join(".") || "(root)";
+  if (raw === null || raw === undefined) return [];
+  if (Array.isArray(raw)) {
+    if (!Array.isArray(parsed) || parsed.length !== raw.length) return [here];
+    return raw.flatMap((v, i) => droppedPaths(v, parsed[i], [...path, i]));
+  }
+  if (typeof raw === "object") {
+    if (parsed === null || typeof parsed !== "object") return [here];
+    return Object.entries(raw).flatMap(([k, v]) => {
+      if (v === null || v === undefined) return [];
+      if (parsed[k] === undefined) return [[...path, k].join(".")];
+      return k === "_meta" ? [] : droppedPaths(v, parsed[k], [...path, k]);
+    });
+  }
+  return Object.is(raw, parsed) ? [] : [here];
 }
 
 function checkResponse(method, msg) {
