@@ -60,6 +60,10 @@ type Info struct {
 	// MCP servers.
 	Images     bool
 	MCPServers bool
+	// LoggedIn says whether the agent looks logged in (credentials found),
+	// for backends that need a login; nil when that does not apply or
+	// cannot be told.
+	LoggedIn *bool
 }
 
 // Choice is one value of a model or mode choice.

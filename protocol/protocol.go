@@ -79,6 +79,9 @@ type BackendInfo struct {
 	Name      string `json:"name"`
 	Available bool   `json:"available"`
 	Detail    string `json:"detail"`
+	// LoggedIn says, for a backend that needs a login (claude), whether
+	// it looks logged in; absent for the others.
+	LoggedIn *bool `json:"loggedIn,omitempty"`
 }
 
 // Tool is a tool the editor declares and runs itself (see tool/call).

@@ -117,7 +117,8 @@ func (b *Backend) Available() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	return true, "claude CLI at " + path
+	_, how := loggedIn()
+	return true, "claude CLI at " + path + "; " + how
 }
 
 // Info implements [backends.Backend]: the CLI's model aliases and
@@ -130,6 +131,9 @@ func (b *Backend) Info() backends.Info {
 			{ID: "opus", Name: "Opus"},
 			{ID: "haiku", Name: "Haiku"},
 		},
+		Images:     true,
+		MCPServers: true,
+		LoggedIn:   func() *bool { ok, _ := loggedIn(); return &ok }(),
 		Modes: []backends.Choice{
 			{ID: "default", Name: "Default", Description: "ask before edits and commands"},
 			{ID: "acceptEdits", Name: "Accept edits", Description: "edit files without asking"},

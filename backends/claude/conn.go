@@ -90,6 +90,9 @@ func (c *conn) args() []string {
 		add("--max-turns", strconv.Itoa(c.opts.MaxTurns))
 	}
 	add("--resume", c.sessionID)
+	if len(c.opts.MCPServers) > 0 {
+		add("--mcp-config", mcpConfig(c.opts.MCPServers))
+	}
 	return args
 }
 
@@ -246,7 +249,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	if err := c.switchTo(ctx, turn); err != nil {
 		return backends.Result{}, err
 	}
-	return c.runTurn(ctx, backends.PromptText(turn.Prompt), sink)
+	return c.runTurn(ctx, turn.Prompt, sink)
 }
 
 // switchTo tells the live process about a model or permission mode the

@@ -39,8 +39,11 @@ type process struct {
 	stdinMu sync.Mutex
 	stdin   io.WriteCloser // nil once closed
 
-	stderr  *tailWriter
-	stdoutW *io.PipeWriter // closed by the waiter after Wait
+	stderr *tailWriter
+	// announced is set once the process's slash commands were reported;
+	// used only by the turn goroutine.
+	announced bool
+	stdoutW   *io.PipeWriter // closed by the waiter after Wait
 
 	closing     chan struct{} // closed by stop: the reader drops messages from then on
 	closingOnce sync.Once

@@ -250,3 +250,40 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// The real CLI takes an image prompt and an --mcp-config as Tether writes
+// them: the image reaches the API as an image block, and the MCP server
+// (an stdio one that exits at once) does not stop the turn.
+func TestRealCLIImagePromptAndMCPConfig(t *testing.T) {
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		return claudetest.TextReply(req.Model, "A", " pixel")
+	})
+	c, err := r.b.Open(context.Background(), backends.Options{
+		SessionID: "real", Cwd: r.cwd, Model: claudetest.Model,
+		MCPServers: []backends.MCPServer{{Name: "gone", Command: "/bin/false"}},
+	})
+	require.NoError(t, err)
+	cc := c.(*conn)
+	t.Cleanup(func() {
+		pgid := cc.proc.pid
+		assert.NoError(t, cc.Close(context.Background()))
+		assert.False(t, groupAlive(pgid))
+	})
+	// A 1×1 PNG.
+	const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAHnOcQAAAAABJRU5ErkJggg=="
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sink := &fakeSink{}
+	_, err = cc.Query(ctx, backends.Turn{Prompt: []backends.Content{
+		{Type: backends.ContentImage, MimeType: "image/png", Data: png},
+		{Type: backends.ContentText, Text: "What is this?"},
+	}}, sink)
+	require.NoError(t, err)
+	assert.Equal(t, "A pixel", sink.tokens.String())
+	reqs := r.api.Recorded()
+	require.NotEmpty(t, reqs)
+	last := string(mustJSON(t, reqs[len(reqs)-1].Messages))
+	assert.Contains(t, last, `"type":"image"`)
+	assert.Contains(t, last, png)
+	assert.Contains(t, last, "What is this?")
+}

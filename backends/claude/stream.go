@@ -35,7 +35,19 @@ type message struct {
 	ToolUseResult   json.RawMessage `json:"tool_use_result"`
 
 	// system/init
-	Model string `json:"model"`
+	Model         string   `json:"model"`
+	SlashCommands []string `json:"slash_commands"`
+	// system/status ("compacting", "requesting" or null)
+	Status string `json:"status"`
+	// system/api_retry: the API failed and the CLI will retry it.
+	Attempt      int  `json:"attempt"`
+	MaxRetries   int  `json:"max_retries"`
+	RetryDelayMS int  `json:"retry_delay_ms"`
+	ErrorStatus  *int `json:"error_status"`
+	// Error is an API failure's kind ("authentication_failed",
+	// "rate_limit", ...), on api_retry and on the synthetic assistant
+	// frame the CLI makes of a failed request.
+	Error string `json:"error"`
 
 	// result
 	IsError      bool     `json:"is_error"`
@@ -45,6 +57,11 @@ type message struct {
 	TotalCostUSD float64  `json:"total_cost_usd"`
 	Usage        *usage   `json:"usage"`
 	Errors       []string `json:"errors"`
+	// ModelUsage is the process's usage per model, with each model's
+	// context window.
+	ModelUsage map[string]struct {
+		ContextWindow int64 `json:"contextWindow"`
+	} `json:"modelUsage"`
 
 	// control_request (CLI → Tether), control_cancel_request
 	RequestID string          `json:"request_id"`
@@ -97,6 +114,7 @@ type apiMessage struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Content json.RawMessage
+	Usage   *usage
 }
 
 // UnmarshalJSON keeps content raw: it is a string in user frames Tether
@@ -106,11 +124,12 @@ func (m *apiMessage) UnmarshalJSON(b []byte) error {
 		ID      string          `json:"id"`
 		Model   string          `json:"model"`
 		Content json.RawMessage `json:"content"`
+		Usage   *usage          `json:"usage"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*m = apiMessage{ID: raw.ID, Model: raw.Model, Content: raw.Content}
+	*m = apiMessage{ID: raw.ID, Model: raw.Model, Content: raw.Content, Usage: raw.Usage}
 	return nil
 }
 

@@ -32,6 +32,14 @@ type turn struct {
 	pending     map[string]pendingPermission
 	interrupted bool // ctx ended and interrupt was sent
 
+	// apiError is what the CLI's synthetic assistant frame said of a
+	// failed API request ("Not logged in", "API Error: ..."), and its
+	// kind; the turn fails with it rather than streaming it as an answer.
+	apiError, apiErrorKind string
+	// lastUsage is the usage of the main thread's last API response: how
+	// full the context window is.
+	lastUsage *usage
+
 	decided chan decided
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -56,7 +64,7 @@ type decided struct {
 
 // runTurn writes the prompt and runs the turn until its result, a fault, or
 // the end of an interrupt. See backends.Conn.Query for the contract.
-func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (backends.Result, error) {
+func (c *conn) runTurn(ctx context.Context, prompt []backends.Content, sink backends.Sink) (backends.Result, error) {
 	t := &turn{
 		c: c, p: c.proc, ctx: ctx, sink: sink,
 		tools:    make(map[string]toolCall),
@@ -73,7 +81,7 @@ func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (
 	err := t.p.send(map[string]any{
 		"type":               typeUser,
 		"session_id":         "",
-		"message":            map[string]any{"role": "user", "content": prompt},
+		"message":            map[string]any{"role": "user", "content": promptContent(prompt)},
 		"parent_tool_use_id": nil,
 	})
 	if err != nil {
@@ -147,6 +155,8 @@ func (t *turn) handle(m message) (res backends.Result, err error, end bool) {
 	case typeResult:
 		res, err = t.result(m)
 		return res, err, true
+	case typeSystem:
+		t.system(m)
 	default:
 		// system (init, status, ...), keep_alive, rate_limit_event, and
 		// whatever newer CLIs add.
@@ -188,12 +198,30 @@ func (t *turn) assistant(m message) {
 	if m.Message == nil {
 		return
 	}
+	if m.Error != "" || m.Message.Model == syntheticModel {
+		// The CLI made this frame up to say an API request failed (or
+		// that it is not logged in): not an answer, but why the turn
+		// fails.
+		for _, b := range m.Message.blocks() {
+			if b.Type == "text" && b.Text != "" {
+				t.apiError = b.Text
+			}
+		}
+		t.apiErrorKind = m.Error
+		return
+	}
+	if mainThread(m) && m.Message.Usage != nil {
+		t.lastUsage = m.Message.Usage
+	}
 	streamed := t.streamed[m.Message.ID]
 	for _, b := range m.Message.blocks() {
 		switch b.Type {
 		case "tool_use":
 			t.tools[b.ID] = toolCall{name: b.Name, input: b.Input}
-			t.sink.ToolUse(backends.ToolUse{ID: b.ID, Name: b.Name, Input: b.Input})
+			t.sink.ToolUse(toolUse(b.ID, b.Name, b.Input, t.c.opts.Cwd))
+			if entries, ok := plan(b.Name, b.Input); ok && mainThread(m) {
+				t.sink.Plan(entries)
+			}
 		case "text":
 			if !streamed && mainThread(m) {
 				t.sink.Token(b.Text)
@@ -335,6 +363,9 @@ func (t *turn) result(m message) (backends.Result, error) {
 		res.CostUSD = m.TotalCostUSD
 	}
 	t.c.costSoFar = m.TotalCostUSD
+	if cu, ok := t.contextUsage(m); ok && !t.interrupted {
+		t.sink.Usage(cu)
+	}
 
 	switch {
 	case t.interrupted:
@@ -343,8 +374,8 @@ func (t *turn) result(m message) (backends.Result, error) {
 	case m.Subtype == "error_max_turns":
 		res.StopReason = backends.StopMaxTurns
 		return res, nil
-	case m.IsError || strings.HasPrefix(m.Subtype, "error"):
-		return res, fmt.Errorf("%w: claude: %s", backends.ErrFailed, resultText(m))
+	case m.IsError || strings.HasPrefix(m.Subtype, "error") || t.apiError != "":
+		return res, t.failure(m)
 	}
 	res.StopReason = stopReason(m.StopReason)
 	return res, nil

@@ -24,7 +24,7 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 	}
 	var infos []protocol.BackendInfo
 	for _, b := range d.reg.Backends() {
-		infos = append(infos, protocol.BackendInfo{Name: b.Name, Available: b.Available, Detail: b.Detail})
+		infos = append(infos, protocol.BackendInfo{Name: b.Name, Available: b.Available, Detail: b.Detail, LoggedIn: b.LoggedIn})
 	}
 	req.Reply(protocol.InitializeResult{
 		ServerInfo:      d.info,
