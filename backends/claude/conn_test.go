@@ -479,3 +479,22 @@ func TestResumeOfALostConversationStartsAfresh(t *testing.T) {
 		assert.NotContains(t, a, "--resume")
 	}
 }
+
+// The watchdog measures the CLI's silence, not time Tether spends blocked
+// on a slow editor: a sink that holds the first token for three watchdog
+// periods must not get a healthy CLI killed.
+func TestWatchdogIgnoresASlowEditor(t *testing.T) {
+	const watchdog = 200 * time.Millisecond
+	f := newFakeRun(t, "stream", func(cfg *Config) { cfg.Watchdog = watchdog })
+	c := f.open(backends.Options{SessionID: "s1"})
+	first := true
+	sink := &fakeSink{onToken: func(string) {
+		if first {
+			first = false
+			<-time.After(3 * watchdog) // the editor is slow to read
+		}
+	}}
+	_, err := query(t, c, context.Background(), "Say hello", sink)
+	require.NoError(t, err)
+	assert.Len(t, f.starts(), 1, "the CLI was not restarted")
+}

@@ -98,10 +98,15 @@ func (c *conn) runTurn(ctx context.Context, prompt []backends.Content, sink back
 			if !ok {
 				return t.died()
 			}
-			watchdog.Reset(c.cfg.Watchdog)
-			if res, err, end := t.handle(m); end {
+			// The watchdog measures the CLI's silence only: while handle
+			// waits on the editor (a slow reader of Tether's stdout), the
+			// CLI is held up by us, not dead.
+			watchdog.Stop()
+			res, err, end := t.handle(m)
+			if end {
 				return res, err
 			}
+			watchdog.Reset(c.cfg.Watchdog)
 		case d := <-t.decided:
 			t.answer(d)
 		case <-ctxDone:
