@@ -51,6 +51,11 @@ const (
 	// DefaultMaxTurns bounds the model requests of one query when the
 	// session sets no maxTurns: each tool round trip costs one.
 	DefaultMaxTurns = 25
+	// DefaultWatchdog is how long a request may wait for the server's
+	// response headers, and a stream go without a chunk, before it is
+	// treated as stalled. Local models can think for minutes before their
+	// first token, so it is generous.
+	DefaultWatchdog = 10 * time.Minute
 )
 
 // Environment variables the backend reads. They are the SDK's own names,
@@ -77,6 +82,10 @@ type Config struct {
 	// Retry-After delay, 5xx, connection errors). 0: DefaultMaxRetries;
 	// negative: never.
 	MaxRetries int
+	// Watchdog bounds the wait for response headers and the silence
+	// between two chunks of a stream; 0: DefaultWatchdog. Time Tether
+	// spends handing a chunk to a slow editor does not count.
+	Watchdog time.Duration
 }
 
 // RegisterFlags registers the backend's flags on fs. The returned Config is
@@ -87,6 +96,8 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 		"OpenAI-compatible API root, e.g. http://localhost:11434/v1 for Ollama (default $"+EnvBaseURL+", else "+DefaultBaseURL+")")
 	fs.StringVar(&cfg.Model, "openai-model", "",
 		"model of openai sessions that name none (default "+DefaultModel+")")
+	fs.DurationVar(&cfg.Watchdog, "openai-watchdog", DefaultWatchdog,
+		"a request with no response headers, or a stream with no data, for this long is treated as stalled")
 	return cfg
 }
 
@@ -132,12 +143,16 @@ func New(cfg Config, log *slog.Logger) *Backend {
 		retries = 0
 	}
 	cfg.MaxRetries = retries
+	if cfg.Watchdog <= 0 {
+		cfg.Watchdog = DefaultWatchdog
+	}
 
 	// One transport for every session: connections to the server are
 	// pooled, and streams are bounded by each query's context rather than
 	// by a client timeout (a local model may think for minutes).
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
+	transport.ResponseHeaderTimeout = cfg.Watchdog
 	httpClient := &http.Client{Transport: transport}
 
 	// Every option is explicit: the SDK would otherwise take the base URL
