@@ -60,6 +60,10 @@ type Info struct {
 	// MCP servers.
 	Images     bool
 	MCPServers bool
+	// Processes: every session holds a child process (a CLI), counted
+	// against the process limit and stopped when idle; its Conn should be
+	// a Suspender.
+	Processes bool
 	// LoggedIn says whether the agent looks logged in (credentials found),
 	// for backends that need a login; nil when that does not apply or
 	// cannot be told.

@@ -19,6 +19,7 @@ import (
 	"github.com/tether-dev/tether/backends/builtin"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/sessions"
 )
 
 // Main runs the command in args (os.Args[1:]) and returns the process's exit
@@ -42,6 +43,8 @@ func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version
 	logFile := fs.String("log-file", "", "write logs to this file instead of stderr")
 	trace := fs.Bool("trace", false, "log every JSON-RPC message (at debug level)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown waits for sessions to close before their processes are killed")
+	idleStop := fs.Duration("idle-stop", sessions.DefaultIdleStop, "stop the backend process of a session idle this long (the session stays; its next query resumes it); 0 never does")
+	maxProcesses := fs.Int("max-processes", sessions.DefaultMaxProcesses, "most backend processes (claude CLIs) alive at once; beyond it the least recently used idle one is stopped, or queries wait; 0 for no bound")
 	maxMessage := fs.Int("max-message-size", rpc.DefaultMaxMessageSize, "largest message accepted, in bytes; larger ones are answered with an error and skipped")
 	showVersion := fs.Bool("version", false, "print the version to stderr and exit")
 	newBackends := builtin.Flags(fs)
@@ -73,6 +76,8 @@ func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version
 		Trace:           *trace,
 		ShutdownTimeout: *shutdownTimeout,
 		MaxMessageSize:  *maxMessage,
+		IdleStop:        *idleStop,
+		MaxProcesses:    *maxProcesses,
 		Log:             slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
 	}
 	var err error

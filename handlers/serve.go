@@ -59,6 +59,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long closing the sessions may take before
 	// their processes are killed.
 	ShutdownTimeout time.Duration
+	// IdleStop and MaxProcesses bound the sessions' backend processes
+	// (see sessions.Config).
+	IdleStop     time.Duration
+	MaxProcesses int
 	// OnReplyProblem, when set, is told of a request answered twice or
 	// never (a check for tests).
 	OnReplyProblem func(method, problem string)
@@ -90,6 +94,8 @@ func Serve(ctx context.Context, in io.ReadCloser, out io.Writer, cfg Config) int
 	reg := sessions.NewRegistry(sessions.Config{
 		Backends:       cfg.Backends,
 		DefaultBackend: cfg.DefaultBackend,
+		IdleStop:       cfg.IdleStop,
+		MaxProcesses:   cfg.MaxProcesses,
 		Log:            log,
 	})
 	d.Bind(conn, reg)

@@ -178,6 +178,10 @@ type SessionInfo struct {
 	Model     string `json:"model"`
 	Cwd       string `json:"cwd"`
 	Status    string `json:"status"`
+	// Process is "running" or "stopped" for a backend that holds a
+	// process (claude): an idle session's process may be stopped, and the
+	// session's next query resumes it.
+	Process   string `json:"process,omitempty"`
 	CreatedAt string `json:"createdAt"`
 	Turns     int    `json:"turns"`
 }

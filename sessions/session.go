@@ -51,6 +51,7 @@ type Session struct {
 	opts      backends.Options
 	createdAt time.Time
 	events    Events // the session's events outside turns
+	registry  *Registry
 	broker    *Broker
 	log       *slog.Logger
 	limit     int
@@ -67,11 +68,17 @@ type Session struct {
 	// only when none runs; the turnDone channel orders the two.
 	conn backends.Conn
 
-	mu     sync.Mutex // guards the fields below, read by List and Configure
+	mu     sync.Mutex // guards the fields below, read by List, Configure and the process limit
 	status string
 	model  string
 	mode   string
 	turns  int
+	// procLive: the backend's process counts against the limit (started,
+	// or a slot reserved for its start). busy: a job runs or waits.
+	// lastUsed: when the last job ended, for choosing whom to stop.
+	procLive bool
+	busy     bool
+	lastUsed time.Time
 }
 
 // Commands sent to run through inbox.
@@ -84,19 +91,27 @@ type (
 	cmdCancel struct{ reply func(int) }
 	// cmdDrain asks to be told (done closed) once no job runs or waits.
 	cmdDrain struct{ done chan struct{} }
+	// cmdSuspend asks to stop the backend's process once the session is
+	// idle (the process limit needs its slot).
+	cmdSuspend struct{}
 )
 
-// job is a Prompt in the session's hands, or (ready set, no prompt) a
-// request to open the backend now.
+// job is a Prompt in the session's hands; or (ready set, no prompt) a
+// request to open the backend now; or (suspend set) to stop its process.
 type job struct {
 	Prompt
 	ready     func(error) // for an open job
+	suspend   bool
 	stopWatch func() bool // stops the AfterFunc watching Ctx while queued
 	once      sync.Once
 	answered  atomic.Bool // set before Reply is called
 }
 
 func (j *job) isOpen() bool { return j.ready != nil }
+
+// counts reports whether the job is a prompt the client sent (for the queue
+// limit and session/cancel's count).
+func (j *job) counts() bool { return !j.isOpen() && !j.suspend }
 
 // finish replies to the job. Only the goroutine that owns the job at the
 // time (run while queued, the turn goroutine while running) calls it.
@@ -106,6 +121,9 @@ func (j *job) finish(res TurnResult, err error) {
 			j.stopWatch()
 		}
 		j.answered.Store(true)
+		if j.suspend {
+			return
+		}
 		if j.isOpen() {
 			j.ready(err)
 			return
@@ -135,7 +153,23 @@ func (s *Session) run() {
 		turnCancel context.CancelCauseFunc // of the running job, nil when idle
 		turnDone   chan struct{}
 		drains     []chan struct{}
+		// idle fires when the session has been idle for the registry's
+		// idle-stop period with a process running.
+		idle      *time.Timer
+		idleC     <-chan time.Time
+		suspended bool // a suspend job is queued or runs
 	)
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	suspendJob := func() {
+		if !suspended {
+			suspended = true
+			queue = append(queue, &job{Prompt: Prompt{Ctx: s.ctx}, suspend: true})
+		}
+	}
 	defer func() {
 		for _, d := range drains {
 			close(d)
@@ -166,6 +200,27 @@ func (s *Session) run() {
 			}
 			drains = nil
 		}
+		s.mu.Lock()
+		wasBusy := s.busy
+		s.busy = turnDone != nil || len(queue) > 0
+		nowIdle := wasBusy && !s.busy && s.procLive
+		armIdle := !s.busy && s.procLive && s.registry.idleStop > 0
+		s.mu.Unlock()
+		if nowIdle {
+			// A session waiting for a process slot may take this one.
+			s.registry.processesChanged()
+		}
+		switch {
+		case armIdle && idle == nil:
+			idle = time.NewTimer(s.registry.idleStop)
+			idleC = idle.C
+		case armIdle:
+			idle.Reset(s.registry.idleStop)
+			idleC = idle.C
+		case idle != nil:
+			idle.Stop()
+			idleC = nil
+		}
 	}
 	for {
 		startNext()
@@ -175,7 +230,7 @@ func (s *Session) run() {
 				switch cmd := cmd.(type) {
 				case cmdEnqueue:
 					j := cmd.j
-					if len(queue) >= s.limit {
+					if waiting := countPrompts(queue); waiting >= s.limit {
 						j.finish(TurnResult{}, ErrBusy)
 						continue
 					}
@@ -192,27 +247,41 @@ func (s *Session) run() {
 					}
 				case cmdCancel:
 					n := 0
+					kept := queue[:0]
 					for _, j := range queue {
-						if !j.isOpen() {
+						if j.suspend {
+							kept = append(kept, j)
+							continue
+						}
+						if j.counts() {
 							n++
 						}
 						j.finish(s.cancelledResult(), nil)
 					}
-					queue = nil
+					queue = kept
 					// A prompt already answered is not counted: its client
 					// may have seen the answer before this.
 					if running != nil && !running.answered.Load() {
 						turnCancel(errSessionCancel)
-						if !running.isOpen() {
+						if running.counts() {
 							n++
 						}
 					}
 					cmd.reply(n)
 				case cmdDrain:
 					drains = append(drains, cmd.done)
+				case cmdSuspend:
+					suspendJob()
+					startNext()
 				}
 			}
+		case <-idleC:
+			idleC = nil
+			suspendJob()
 		case <-turnDone:
+			if running.suspend {
+				suspended = false
+			}
 			turnCancel(nil)
 			running, turnCancel, turnDone = nil, nil, nil
 		case <-s.ctx.Done():
@@ -252,7 +321,19 @@ func (s *Session) shutdown() {
 			close(cmd.done)
 		}
 	}
+	s.registry.releaseProcess(s)
 	s.setStatus(s.events, StateClosed, "")
+}
+
+// countPrompts is how many of the jobs are prompts a client sent.
+func countPrompts(jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		if j.counts() {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Session) cancelledResult() TurnResult {
@@ -275,6 +356,9 @@ type Info struct {
 	Mode      string
 	Cwd       string
 	Status    string
+	// Process is ProcessRunning or ProcessStopped for a backend that holds
+	// a process, else empty.
+	Process   string
 	CreatedAt time.Time
 	Turns     int
 }
@@ -290,6 +374,7 @@ func (s *Session) info() Info {
 		Mode:      s.mode,
 		Cwd:       s.opts.Cwd,
 		Status:    s.status,
+		Process:   s.processState(),
 		CreatedAt: s.createdAt,
 		Turns:     s.turns,
 	}

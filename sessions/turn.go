@@ -48,14 +48,30 @@ type TurnResult struct {
 func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 	defer close(done)
 	start := time.Now()
+	defer s.jobEnded()
+	if j.suspend {
+		s.suspend()
+		return
+	}
 	ev := j.Events
 	if ev == nil {
 		ev = s.events
+	}
+	if s.needsProcess() {
+		if err := s.registry.acquireProcess(ctx, s); err != nil {
+			if err := s.turnError(ctx, err); err != nil {
+				j.finish(TurnResult{}, err)
+				return
+			}
+			j.finish(s.cancelledResult(), nil)
+			return
+		}
 	}
 	if s.conn == nil {
 		s.setStatus(ev, StateStarting, s.backend.Name())
 		conn, err := s.backend.Open(ctx, s.opts)
 		if err != nil {
+			s.registry.releaseProcess(s)
 			if ctx.Err() != nil {
 				// Cancelled while starting: the session stays usable, and
 				// the next prompt starts the backend again.
@@ -123,6 +139,18 @@ func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 		NumTurns:         res.NumTurns,
 		BackendSessionID: res.BackendSessionID,
 	}, nil)
+}
+
+// jobEnded notes when the session was last used, and gives back the
+// process slot of a process that is gone (it crashed, or a cancel stopped
+// it): the next job takes a slot again before it starts one.
+func (s *Session) jobEnded() {
+	s.mu.Lock()
+	s.lastUsed = time.Now()
+	s.mu.Unlock()
+	if sus, ok := s.conn.(backends.Suspender); ok && !sus.Running() {
+		s.registry.releaseProcess(s)
+	}
 }
 
 // withdrawReason is why the permission requests of a turn that ended are

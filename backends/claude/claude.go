@@ -133,6 +133,7 @@ func (b *Backend) Info() backends.Info {
 		},
 		Images:     true,
 		MCPServers: true,
+		Processes:  true,
 		LoggedIn:   func() *bool { ok, _ := loggedIn(); return &ok }(),
 		Modes: []backends.Choice{
 			{ID: "default", Name: "Default", Description: "ask before edits and commands"},

@@ -50,7 +50,10 @@ type conn struct {
 	nextID    int // for Tether's control request ids
 }
 
-var _ backends.Conn = (*conn)(nil)
+var (
+	_ backends.Conn      = (*conn)(nil)
+	_ backends.Suspender = (*conn)(nil)
+)
 
 func newConn(cfg Config, path string, opts backends.Options, log *slog.Logger) *conn {
 	return &conn{
@@ -281,6 +284,21 @@ func (c *conn) Close(ctx context.Context) error {
 	c.proc = nil
 	return err
 }
+
+// Suspend implements [backends.Suspender]: it stops the process as Close
+// does, keeping the CLI's session id, so the next Query starts a new
+// process with --resume and the conversation goes on.
+func (c *conn) Suspend(ctx context.Context) error {
+	if c.proc == nil {
+		return nil
+	}
+	err := c.proc.stop(ctx, c.cfg.Grace)
+	c.proc = nil
+	return err
+}
+
+// Running implements [backends.Suspender].
+func (c *conn) Running() bool { return c.proc != nil && !c.proc.hasExited() }
 
 // noConversation is what the CLI says when --resume names a conversation
 // it has no transcript of (research §7).

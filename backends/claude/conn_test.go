@@ -498,3 +498,26 @@ func TestWatchdogIgnoresASlowEditor(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, f.starts(), 1, "the CLI was not restarted")
 }
+
+// An idle session's process is stopped (Suspend) and the next query starts
+// a new one that resumes the conversation.
+func TestSuspendStopsTheProcessAndTheNextQueryResumes(t *testing.T) {
+	f := newFakeRun(t, "idle-resume", nil)
+	c := f.open(backends.Options{SessionID: "s1"})
+	_, err := query(t, c, context.Background(), "Say hello", &fakeSink{})
+	require.NoError(t, err)
+	pgid := c.proc.pid
+	require.True(t, c.Running())
+
+	require.NoError(t, c.Suspend(context.Background()))
+	assert.False(t, c.Running())
+	assert.False(t, groupAlive(pgid), "the CLI's process group is gone")
+
+	sink := &fakeSink{}
+	_, err = query(t, c, context.Background(), "go on", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "resumed", sink.tokens.String())
+	starts := f.starts()
+	require.Len(t, starts, 2)
+	assert.Contains(t, stringsOf(starts[1]["args"]), "--resume=fake-session-1", "the conversation goes on")
+}

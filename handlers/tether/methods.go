@@ -177,6 +177,7 @@ func (d *Dialect) list(_ context.Context, req *rpc.Request) {
 			Model:     s.Model,
 			Cwd:       s.Cwd,
 			Status:    s.Status,
+			Process:   s.Process,
 			CreatedAt: s.CreatedAt.Format(time.RFC3339Nano),
 			Turns:     s.Turns,
 		})
