@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"bytes"
+	"syscall"
 	"testing"
 )
 
@@ -25,6 +26,9 @@ func assertNoneLeft(t *testing.T) {
 	t.Helper()
 	if left := leftovers(); len(left) > 0 {
 		t.Errorf("processes left behind: %+v", left)
+		for _, p := range left { // so that the next test starts clean
+			_, _ = signalIfSame(p.pid, p.start, syscall.SIGKILL)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ package supervisor
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -25,6 +26,12 @@ const (
 	janitorEnv      = "TETHER_SUPERVISOR_JANITOR"
 	janitorGraceEnv = "TETHER_SUPERVISOR_JANITOR_GRACE"
 )
+
+// janitorReady is what the janitor writes on stdout once it is guarding.
+const janitorReady = "ready\n"
+
+// janitorStartTimeout bounds how long Init waits for the janitor.
+const janitorStartTimeout = 10 * time.Second
 
 // janitorLink is Tether's end of the janitor's pipe.
 type janitorLink struct {
@@ -61,11 +68,32 @@ func startJanitor(opts Options) error {
 	}
 	// Its own group, so a ^C for the terminal's foreground group misses it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
-	r.Close()
+	readyR, readyW, err := os.Pipe()
 	if err != nil {
+		r.Close()
 		w.Close()
 		return err
+	}
+	cmd.Stdout = readyW
+	err = cmd.Start()
+	r.Close()
+	readyW.Close()
+	if err != nil {
+		readyR.Close()
+		w.Close()
+		return err
+	}
+	// Wait until it is guarding (its signals ignored), so that nothing
+	// Tether starts afterwards is unguarded.
+	_ = readyR.SetReadDeadline(time.Now().Add(janitorStartTimeout))
+	ready := make([]byte, len(janitorReady))
+	_, err = io.ReadFull(readyR, ready)
+	readyR.Close()
+	if err != nil || string(ready) != janitorReady {
+		_ = cmd.Process.Kill()
+		w.Close()
+		_ = cmd.Wait()
+		return fmt.Errorf("the janitor did not start: %q, %v", ready, err)
 	}
 	link := &janitorLink{pid: cmd.Process.Pid, log: opts.Log, w: w}
 	janitor.Store(link)
@@ -140,6 +168,8 @@ func RunJanitorIfAsked() {
 func runJanitor(name string, grace time.Duration) int {
 	// Tether's terminal and a pkill aimed at Tether must not end us first.
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
+	os.Stdout.WriteString(janitorReady)
+	os.Stdout.Close()
 	groups := make(map[int]uint64) // pgid → its leader's start time
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
