@@ -58,7 +58,8 @@
 // zombie no one else in the process holds a pidfd for: since Go 1.23 os/exec
 // holds a pidfd for each child it started until Wait, so a child some
 // exec.Cmd waits for is never reaped from under it. The reaper is enabled
-// only when that holds on this system (Init checks).
+// only when that holds on this system (Init checks). A child started with
+// syscall.ForkExec, which holds no pidfd, would be reaped; Tether has none.
 //
 // # When Tether itself is killed (Linux, and a weaker form on other unix)
 //

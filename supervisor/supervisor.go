@@ -59,10 +59,11 @@ type Config struct {
 	OnLongLine func(size int64)
 	// OnStdoutEnd is called once, after the last OnLine, with nil at EOF,
 	// ErrOutputHeld, or a read error. Optional; on the stdout reader
-	// goroutine.
+	// goroutine, and like OnLine it must not call Stop or Kill.
 	OnStdoutEnd func(err error)
 	// OnExit is called once when the child has exited and been waited for,
-	// on the waiter goroutine (ExitStatus is final). Optional.
+	// on the waiter goroutine (ExitStatus is final). It must not call Stop
+	// or Kill. Optional.
 	OnExit func(p *Process)
 
 	// MaxLine bounds the length of a stdout line; default DefaultMaxLine.
