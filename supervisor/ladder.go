@@ -29,6 +29,9 @@ const (
 // callbacks: every call waits for the one ladder, and a call whose ctx ends
 // first hurries it to SIGKILL.
 func (p *Process) Stop(ctx context.Context) error {
+	if !p.started.Load() {
+		return nil
+	}
 	if p.stopBegun.CompareAndSwap(false, true) {
 		p.stopErr = p.ladder(ctx)
 		close(p.stopped)
@@ -90,6 +93,11 @@ func (p *Process) ladder(ctx context.Context) (err error) {
 
 	// Rung 3: SIGKILL until nothing is left.
 	err = p.killTree()
+	if err != nil {
+		// A survivor may hold the pipes and keep writing: stop reading.
+		p.stdout.f.Close()
+		p.stderr.f.Close()
+	}
 	if err == nil || p.HasExited() {
 		p.wg.Wait() // the readers end at EOF, or WaitDelay after exit
 	}

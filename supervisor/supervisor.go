@@ -3,11 +3,9 @@ package supervisor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +81,8 @@ type Config struct {
 // the waiter, see the package doc) and Stop or Kill waits for all of them.
 // The owner must call Stop or Kill once it no longer wants the child, even
 // after the child exited by itself: that ends its descendants and releases
-// its goroutines. Every method is safe for concurrent use.
+// its goroutines. Once Start has returned, every method is safe for
+// concurrent use.
 type Process struct {
 	cfg    Config
 	name   string
@@ -115,128 +114,9 @@ type Process struct {
 	stopErr      error
 	tree         tree // the platform's view of the child's descendants
 	wg           sync.WaitGroup
-}
 
-// seq numbers the children of this process, for their markers.
-var seq atomic.Uint64
-
-// Start runs cfg.Path in a new process group and starts reading its output.
-// On error nothing is left running.
-func Start(cfg Config) (*Process, error) {
-	if cfg.Path == "" {
-		return nil, errors.New("supervisor: Config.Path is empty")
-	}
-	if cfg.OnLine == nil {
-		return nil, errors.New("supervisor: Config.OnLine is nil")
-	}
-	cfg = cfg.withDefaults()
-	name := cfg.Name
-	marker := fmt.Sprintf("%s=%d", markerName(), seq.Add(1))
-
-	var files []*os.File // every pipe end, closed on error
-	closeAll := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
-	pipe := func() (r, w *os.File, err error) {
-		if r, w, err = os.Pipe(); err == nil {
-			files = append(files, r, w)
-		}
-		return r, w, err
-	}
-	inR, inW, err := pipe()
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	outR, outW, err := pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	errR, errW, err := pipe()
-	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-
-	cmd := exec.Command(cfg.Path, cfg.Args...)
-	cmd.Dir = cfg.Dir
-	cmd.Env = withMarker(cfg.Env, marker)
-	// *os.File ends go to the child as they are: exec starts no copier.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	if err := startCommand(cmd); err != nil {
-		closeAll()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	// The child has its own copies now; ours would keep the pipes open.
-	inR.Close()
-	outW.Close()
-	errW.Close()
-
-	p := &Process{
-		cfg:      cfg,
-		name:     name,
-		log:      cfg.Log,
-		cmd:      cmd,
-		pid:      cmd.Process.Pid,
-		marker:   marker,
-		stdin:    inW,
-		stdout:   &pipeReader{f: outR, delay: cfg.WaitDelay},
-		stderr:   &pipeReader{f: errR, delay: cfg.WaitDelay},
-		tail:     newStderrTail(stderrTailSize, name, cfg.Log),
-		exited:   make(chan struct{}),
-		stopping: make(chan struct{}),
-		hurry:    make(chan struct{}),
-		stopped:  make(chan struct{}),
-	}
-	// Not yet waited for, so the pid still names the child (or its zombie).
-	p.start = startTime(p.pid)
-	p.tree = newTree(p)
-	live.Add(1)
-	janitorRegister(p.pid, p.start)
-	p.log.Debug("process started", "name", name, "pid", p.pid, "args", cfg.Args, "dir", cfg.Dir)
-
-	p.wg.Add(3)
-	go p.wait()
-	go p.readStdout()
-	go p.readStderr()
-	return p, nil
-}
-
-func (c Config) withDefaults() Config {
-	if c.Name == "" {
-		c.Name = filepath.Base(c.Path)
-	}
-	if c.Log == nil {
-		c.Log = slog.Default()
-	}
-	if c.MaxLine <= 0 {
-		c.MaxLine = DefaultMaxLine
-	}
-	if c.Grace <= 0 {
-		c.Grace = DefaultGrace
-	}
-	if c.WaitDelay <= 0 {
-		c.WaitDelay = DefaultWaitDelay
-	}
-	return c
-}
-
-// wait is the waiter goroutine: the only caller of Wait.
-func (p *Process) wait() {
-	defer p.wg.Done()
-	err := p.cmd.Wait()
-	p.exitTick = nowTick()
-	p.state, p.waitErr = p.cmd.ProcessState, err
-	// From now on a reader that waits WaitDelay for nothing gives up.
-	p.stdout.childExited()
-	p.stderr.childExited()
-	close(p.exited)
-	p.log.Debug("process exited", "name", p.name, "pid", p.pid, "status", p.ExitStatus())
-	if p.cfg.OnExit != nil {
-		p.cfg.OnExit(p)
-	}
+	startBegun atomic.Bool
+	started    atomic.Bool // Start succeeded
 }
 
 // Pid is the child's process id, which is also its process group id.
@@ -260,8 +140,11 @@ func (p *Process) HasExited() bool {
 }
 
 // ExitStatus describes how the child ended ("exit status 1", "signal:
-// killed"), or is "running".
+// killed"), or is "running" (or "not started").
 func (p *Process) ExitStatus() string {
+	if !p.started.Load() {
+		return "not started"
+	}
 	if !p.HasExited() {
 		return "running"
 	}
@@ -284,7 +167,12 @@ func (p *Process) State() *os.ProcessState {
 
 // StderrTail is the last 64 KiB of the child's stderr (from a rune
 // boundary), for error messages.
-func (p *Process) StderrTail() string { return p.tail.String() }
+func (p *Process) StderrTail() string {
+	if !p.started.Load() {
+		return ""
+	}
+	return p.tail.String()
+}
 
 // Send writes line to the child's stdin, adding a '\n' when line does not end
 // with one (include it to save a write). Lines from concurrent callers never
@@ -293,7 +181,7 @@ func (p *Process) StderrTail() string { return p.tail.String() }
 func (p *Process) Send(line []byte) error {
 	p.stdinMu.Lock()
 	defer p.stdinMu.Unlock()
-	if p.stdinClosed.Load() {
+	if !p.started.Load() || p.stdinClosed.Load() {
 		return ErrStopped
 	}
 	_, err := p.stdin.Write(line)
@@ -316,7 +204,7 @@ var newline = []byte{'\n'}
 // finish and exit. It does not wait for the lock Send holds, so it also ends
 // a Send blocked on a full pipe.
 func (p *Process) CloseStdin() {
-	if p.stdinClosed.CompareAndSwap(false, true) {
+	if p.started.Load() && p.stdinClosed.CompareAndSwap(false, true) {
 		p.stdin.Close()
 	}
 }
@@ -328,34 +216,3 @@ var live atomic.Int64
 // has not yet returned, whether or not they have exited: what a registry
 // bounding live backend processes counts.
 func Live() int { return int(live.Load()) }
-
-// pipeReader is one output pipe. Before the child exits, Read blocks for as
-// long as it takes; after, each Read waits at most delay for data, so a
-// descendant that holds the pipe open cannot keep its reader forever.
-type pipeReader struct {
-	f     *os.File
-	delay time.Duration
-
-	mu     sync.Mutex // orders childExited's deadline before Read's
-	exited bool
-}
-
-var _ io.Reader = (*pipeReader)(nil)
-
-func (r *pipeReader) Read(b []byte) (int, error) {
-	r.mu.Lock()
-	if r.exited {
-		// Errors mean deadlines are unsupported (non-unix): unbounded.
-		_ = r.f.SetReadDeadline(time.Now().Add(r.delay))
-	}
-	r.mu.Unlock()
-	return r.f.Read(b)
-}
-
-// childExited bounds a Read that is already waiting.
-func (r *pipeReader) childExited() {
-	r.mu.Lock()
-	r.exited = true
-	_ = r.f.SetReadDeadline(time.Now().Add(r.delay))
-	r.mu.Unlock()
-}

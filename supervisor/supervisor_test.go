@@ -126,3 +126,34 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestNewLetsOnLineUseTheProcess(t *testing.T) {
+	// OnLine answers each line through the Process it belongs to, which
+	// exists before the first line can arrive.
+	var p *Process
+	answered := make(chan string, 1)
+	cfg := fakeConfig("echo")
+	cfg.OnLine = func(line []byte) {
+		if string(line) == "ping" {
+			assert.NoError(t, p.Send([]byte("pong")))
+			return
+		}
+		answered <- string(line)
+	}
+	p = New(cfg)
+	assert.NoError(t, p.Stop(t.Context()), "Stop before Start")
+	assert.ErrorIs(t, p.Send([]byte("early")), ErrStopped)
+	require.NoError(t, p.Start())
+	t.Cleanup(func() {
+		require.NoError(t, p.Kill())
+		assertNoneLeft(t)
+	})
+	assert.Error(t, p.Start(), "a second Start")
+	require.NoError(t, p.Send([]byte("ping")))
+	select {
+	case line := <-answered:
+		assert.Equal(t, "pong", line)
+	case <-time.After(waitLimit):
+		t.Fatal("no answer")
+	}
+}
