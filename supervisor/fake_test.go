@@ -35,7 +35,8 @@ import (
 //	                   and "ready", then THEN (below)
 //	sleeper OPT        a grandchild: OPT ignore-term, trap:FILE (on SIGTERM
 //	                   write FILE and exit), orphan (exit once re-parented);
-//	                   print "ready", run
+//	                   print "ready", run; quiet: ignore SIGTERM, print
+//	                   nothing, run
 //	flood N            print N protocol-sized lines as fast as it can
 //	tetherlike [NOJANITOR]
 //	                   call Init, start two children with grandchildren
@@ -178,7 +179,8 @@ func fakeSpawn(mode, then string) int {
 	case mode == "setsid-scrubbed":
 		sys.Setsid, env = true, scrubbed
 	case mode == "hold-stdout":
-		sys.Setsid, handshake = true, false
+		// Quiet: its lines would mix with ours on the shared stdout.
+		sys.Setsid, opt, handshake = true, "quiet", false
 	case mode == "orphan":
 		sys.Setsid, opt = true, "orphan"
 	default:
@@ -225,6 +227,9 @@ func fakeSleeper(opt string) int {
 	switch {
 	case opt == "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
+	case opt == "quiet":
+		signal.Ignore(syscall.SIGTERM)
+		runForever()
 	case strings.HasPrefix(opt, "trap:"):
 		term := make(chan os.Signal, 1)
 		signal.Notify(term, syscall.SIGTERM)

@@ -57,7 +57,7 @@ func (p *Process) escalate() { p.hurryOnce.Do(func() { close(p.hurry) }) }
 
 // ladder runs the stop ladder, in the first Stop's goroutine.
 func (p *Process) ladder(ctx context.Context) (err error) {
-	p.stoppingOnce.Do(func() { close(p.stopping) })
+	close(p.stopping)
 	defer func() {
 		live.Add(-1)
 		if err == nil {

@@ -75,7 +75,7 @@ type Config struct {
 	WaitDelay time.Duration
 }
 
-// Process is one running child in its own process group.
+// Process is one child, run in its own process group.
 //
 // Goroutines: Start starts three (the stdout reader, the stderr reader and
 // the waiter, see the package doc) and Stop or Kill waits for all of them.
@@ -105,15 +105,14 @@ type Process struct {
 	waitErr  error
 	exitTick uint64 // clock ticks since boot when Wait returned (Linux)
 
-	stopping     chan struct{} // closed when Stop or Kill begins
-	stoppingOnce sync.Once
-	hurry        chan struct{} // closed when the ladder must skip to SIGKILL
-	hurryOnce    sync.Once
-	stopBegun    atomic.Bool
-	stopped      chan struct{} // closed when the ladder is done; stopErr is set
-	stopErr      error
-	tree         tree // the platform's view of the child's descendants
-	wg           sync.WaitGroup
+	stopping  chan struct{} // closed when Stop or Kill begins (by the ladder)
+	hurry     chan struct{} // closed when the ladder must skip to SIGKILL
+	hurryOnce sync.Once
+	stopBegun atomic.Bool
+	stopped   chan struct{} // closed when the ladder is done; stopErr is set
+	stopErr   error
+	tree      tree // the platform's view of the child's descendants
+	wg        sync.WaitGroup
 
 	startBegun atomic.Bool
 	started    atomic.Bool // Start succeeded
