@@ -67,7 +67,8 @@
 // thread that forked the child exits, and Go may end threads, so after Init
 // every child is started from one goroutine locked to its thread for the life
 // of the process. The parent-death signal reaches only the child, not what
-// it started, so Init also starts a janitor: the running binary re-executed
+// it started, so there is also a janitor (started with the first child): the
+// running binary re-executed
 // in a mode that [Init] and [RunJanitorIfAsked] enter before anything else
 // (main and TestMain call one of them first). The janitor reads a pipe only
 // Tether holds the write end of (Tether registers each child's group on it);

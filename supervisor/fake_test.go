@@ -38,10 +38,11 @@ import (
 //	                   print "ready", run; quiet: ignore SIGTERM, print
 //	                   nothing, run
 //	flood N            print N protocol-sized lines as fast as it can
-//	tetherlike [NOJANITOR]
+//	tetherlike [NOJANITOR|IDLE]
 //	                   call Init, start two children with grandchildren
-//	                   (one setsid'ed), print "janitor PID", "child PID" and
-//	                   "grandchild PID" lines and "ready"; run until killed
+//	                   (one setsid'ed; none when IDLE), print "child PID",
+//	                   "grandchild PID" and "janitor PID" lines and "ready";
+//	                   run until killed
 //
 // spawn MODEs: group (same group, ignores SIGTERM), group-trap:FILE,
 // group-scrubbed (same group, no marker in its environment), setsid (own
@@ -58,6 +59,8 @@ func TestMain(m *testing.M) {
 	if err := Init(Options{JanitorStderr: os.Stderr}); err != nil {
 		fmt.Fprintln(os.Stderr, "supervisor.Init:", err)
 	}
+	// Before any test, so that its waiter goroutine is no test's leak.
+	ensureJanitor()
 	os.Exit(m.Run())
 }
 
@@ -143,7 +146,7 @@ func runFake(scenario string, args []string) int {
 	case "flood":
 		return fakeFlood(num(0))
 	case "tetherlike":
-		return fakeTether(arg(0) == "NOJANITOR")
+		return fakeTether(arg(0) == "NOJANITOR", arg(0) == "IDLE")
 	}
 	fmt.Fprintln(os.Stderr, "fake: unknown scenario", scenario)
 	return 2
@@ -268,16 +271,18 @@ func fakeFlood(n int) int {
 }
 
 // fakeTether is a Tether in miniature: Init, then two children with
-// grandchildren, whose pids it prints; it runs until it is killed.
-func fakeTether(noJanitor bool) int {
+// grandchildren (none when idle), whose pids it prints; it runs until it is
+// killed.
+func fakeTether(noJanitor, idle bool) int {
+	modes := []string{"group", "setsid"}
+	if idle {
+		modes = nil
+	}
 	if err := Init(Options{JanitorStderr: os.Stderr, JanitorGrace: 500 * time.Millisecond, NoJanitor: noJanitor}); err != nil {
 		fmt.Fprintln(os.Stderr, "tetherlike: Init:", err)
 		return 1
 	}
-	if !noJanitor {
-		fmt.Printf("janitor %d\n", janitorPid())
-	}
-	for _, mode := range []string{"group", "setsid"} {
+	for _, mode := range modes {
 		lines := make(chan string, 16)
 		cfg := fakeConfig("spawn", mode, "ignore-all")
 		cfg.OnLine = func(line []byte) { lines <- string(line) }
@@ -293,6 +298,9 @@ func fakeTether(noJanitor bool) int {
 			}
 			fmt.Println(line) // "grandchild PID"
 		}
+	}
+	if !noJanitor {
+		fmt.Printf("janitor %d\n", janitorPid())
 	}
 	fmt.Println("ready")
 	runForever()

@@ -28,11 +28,13 @@ var (
 
 // Init sets up what guards against Tether's own death: on Linux the
 // starter thread for parent-death signals, the child subreaper and its
-// reaper, and the janitor; on other unix systems the janitor. main calls it
-// first thing, before starting any child; it runs the janitor instead (and
-// never returns) when this process is one. The error, if any, says which
-// guard is missing; the others still work, so the caller logs it and goes
-// on. Calls after the first return the first's result.
+// reaper, and the janitor; on other unix systems the janitor. The janitor
+// itself starts with the first child (a failure to start it is logged
+// then). main calls Init first thing, before starting any child; it runs
+// the janitor instead (and never returns) when this process is one. The
+// error, if any, says which guard is missing; the others still work, so the
+// caller logs it and goes on. Calls after the first return the first's
+// result.
 //
 // Init's goroutines (starter, reaper, the janitor's waiter) live for the
 // life of the process.

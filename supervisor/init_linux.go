@@ -2,21 +2,15 @@
 
 package supervisor
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 func platformInit(opts Options) error {
-	var errs []error
 	if !opts.NoJanitor {
-		if err := startJanitor(opts); err != nil {
-			errs = append(errs, fmt.Errorf("janitor: %w", err))
-		}
+		janitorOpts.Store(&opts)
 	}
 	runStarter()
 	if err := enableSubreaper(opts.Log); err != nil {
-		errs = append(errs, fmt.Errorf("subreaper: %w", err))
+		return fmt.Errorf("subreaper: %w", err)
 	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -2,14 +2,9 @@
 
 package supervisor
 
-import "fmt"
-
 func platformInit(opts Options) error {
-	if opts.NoJanitor {
-		return nil
-	}
-	if err := startJanitor(opts); err != nil {
-		return fmt.Errorf("janitor: %w", err)
+	if !opts.NoJanitor {
+		janitorOpts.Store(&opts)
 	}
 	return nil
 }

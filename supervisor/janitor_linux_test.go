@@ -85,6 +85,12 @@ func TestTetherKilledWithoutJanitorStillEndsItsChildren(t *testing.T) {
 	})
 }
 
+func TestATetherWithoutChildrenHasNoJanitor(t *testing.T) {
+	p, rec := startFake(t, Config{Grace: 100 * time.Millisecond}, "tetherlike", "IDLE")
+	assert.Equal(t, map[string][]int{"janitor": {0}}, rec.until(t, "ready"))
+	require.NoError(t, stopWithin(t, t.Context(), p))
+}
+
 func TestJanitorIgnoresTheSignalsAimedAtTether(t *testing.T) {
 	// ^C at a terminal or a pkill of Tether must not take the janitor
 	// first: it would leave nobody to clean up.

@@ -45,6 +45,27 @@ type janitorLink struct {
 
 var janitor atomic.Pointer[janitorLink]
 
+// The janitor starts with the first child, not at Init, so that a Tether
+// that runs no child (mock backend only, --version) runs no janitor either.
+var (
+	janitorOpts atomic.Pointer[Options] // set by Init unless NoJanitor
+	janitorOnce sync.Once
+)
+
+// ensureJanitor starts the janitor before the first child, if Init asked
+// for one; Start calls it. Concurrent first Starts wait until it guards.
+func ensureJanitor() {
+	opts := janitorOpts.Load()
+	if opts == nil {
+		return
+	}
+	janitorOnce.Do(func() {
+		if err := startJanitor(*opts); err != nil {
+			opts.Log.Warn("no janitor: children will live on if Tether is killed", "err", err)
+		}
+	})
+}
+
 // startJanitor starts the janitor and a goroutine that waits for it (it
 // ends only after we do, unless something kills it).
 func startJanitor(opts Options) error {

@@ -91,6 +91,7 @@ func (p *Process) Start() error {
 	cmd.Env = withMarker(cfg.Env, p.marker)
 	// *os.File ends go to the child as they are: exec starts no copier.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	ensureJanitor()
 	if err := startCommand(cmd); err != nil {
 		closeAll()
 		return fmt.Errorf("starting %s: %w", name, err)
