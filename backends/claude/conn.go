@@ -151,7 +151,7 @@ func (c *conn) drop() {
 	if c.proc == nil {
 		return
 	}
-	if err := c.proc.stop(context.Background(), c.cfg.Grace); err != nil {
+	if err := c.proc.stop(context.Background()); err != nil {
 		c.log.Error("stopping claude", "err", err)
 	}
 	c.proc = nil
@@ -280,7 +280,7 @@ func (c *conn) Close(ctx context.Context) error {
 	if c.proc == nil {
 		return nil
 	}
-	err := c.proc.stop(ctx, c.cfg.Grace)
+	err := c.proc.stop(ctx)
 	c.proc = nil
 	return err
 }
@@ -292,7 +292,7 @@ func (c *conn) Suspend(ctx context.Context) error {
 	if c.proc == nil {
 		return nil
 	}
-	err := c.proc.stop(ctx, c.cfg.Grace)
+	err := c.proc.stop(ctx)
 	c.proc = nil
 	return err
 }

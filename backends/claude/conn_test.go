@@ -289,8 +289,10 @@ func TestHugeLine(t *testing.T) {
 	res, err := query(t, c, context.Background(), "a lot", sink)
 	require.NoError(t, err)
 	assert.Equal(t, backends.StopEndTurn, res.StopReason)
-	assert.Equal(t, 64<<20, sink.tokens.Len())
-	assert.Equal(t, []string{"token:<67108864 bytes>"}, sink.events)
+	assert.Equal(t, 64<<20-1024+len("after"), sink.tokens.Len())
+	assert.Equal(t, []string{"token:<67107840 bytes>", "token:after"}, sink.events)
+	require.Len(t, sink.progress, 1)
+	assert.Contains(t, sink.progress[0], "over the 64 MiB limit; skipped")
 }
 
 func TestGarbageIsSkipped(t *testing.T) {

@@ -1,11 +1,8 @@
 package claude
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 )
 
 // message is one line of the CLI's stdout. The CLI writes many types; the
@@ -80,6 +77,8 @@ const (
 	typeControlRequest = "control_request"
 	typeControlResp    = "control_response"
 	typeControlCancel  = "control_cancel_request"
+	// typeLongLine is Tether's own: a stdout line skipped for its size.
+	typeLongLine = "tether_long_line"
 
 	subtypeInit = "init"
 )
@@ -211,55 +210,13 @@ func decodeLine(line []byte) (m message, ok bool, err error) {
 	return m, true, nil
 }
 
-// readStdout is the stdout reader goroutine (see process). It reads lines of
-// any length, decodes them with its own lineDecoder, skips what is not a
-// JSON object, answers control requests that no turn handles, and hands the
-// rest to msgs until stop is called, after which it only drains. It closes
-// msgs at the end of stdout.
-func (p *process) readStdout(r io.Reader) {
-	defer close(p.msgs)
-	br := bufio.NewReaderSize(r, 64<<10)
-	var dec lineDecoder
-	var long []byte // a line longer than br's buffer, assembled here
-	for {
-		line, err := readLine(br, &long)
-		if len(line) > 0 {
-			p.handleLine(&dec, line)
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				p.log.Warn("reading claude stdout", "err", err)
-			}
-			return
-		}
-	}
-}
-
-// readLine reads a line of any length. It returns a slice of br's buffer,
-// or for a line longer than that, of *long; either is valid until the next
-// call. Nothing is allocated per line: *long grows to the longest line and
-// is dropped after one above maxKeptLine.
-func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
-	if cap(*long) > maxKeptLine {
-		*long = nil
-	}
-	line, err := br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return line, err
-	}
-	buf := append((*long)[:0], line...)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		line, err = br.ReadSlice('\n')
-		buf = append(buf, line...)
-	}
-	*long = buf
-	return buf, err
-}
-
-// maxKeptLine bounds the long-line buffer readLine keeps between lines.
-const maxKeptLine = 1 << 20
-
-func (p *process) handleLine(dec *lineDecoder, line []byte) {
+// handleLine runs on the supervisor's stdout reader, for each line in
+// order; line is reused after it returns (the decoder copies what it
+// keeps). It skips what is not a JSON object, answers control requests
+// that no turn handles, and hands the rest to msgs until the process is
+// being stopped, after which it only drains.
+func (p *process) handleLine(line []byte) {
+	dec := &p.dec
 	m, ok, err := dec.decode(line)
 	switch {
 	case err != nil:
@@ -278,6 +235,6 @@ func (p *process) handleLine(dec *lineDecoder, line []byte) {
 	}
 	select {
 	case p.msgs <- m:
-	case <-p.closing:
+	case <-p.stopping:
 	}
 }

@@ -162,6 +162,8 @@ func (t *turn) handle(m message) (res backends.Result, err error, end bool) {
 		return res, err, true
 	case typeSystem:
 		t.system(m)
+	case typeLongLine:
+		t.sink.Progress(m.Result)
 	default:
 		// system (init, status, ...), keep_alive, rate_limit_event, and
 		// whatever newer CLIs add.
