@@ -56,6 +56,17 @@ func TestPermissionCancelledSaysWhy(t *testing.T) {
 	}
 }
 
+// A turn that ends while its request waits withdraws it as "turn ended".
+func TestPermissionCancelledWhenTheTurnEnds(t *testing.T) {
+	c := startTether(t, rpc.FramingLSP, withBackends("hasty", hastyBackend{}))
+	before, resp := c.waitResponse(c.request("session/query", query("s1", "go")))
+	require.Nil(t, resp.Error)
+	perm := lastOf(before, "permission/request")
+	cancelled := lastOf(before, "permission/cancelled")
+	assert.Equal(t, perm.param(t, "requestId"), cancelled.param(t, "requestId"), "withdrawn before the query's answer")
+	assert.Equal(t, "turn ended", cancelled.param(t, "reason"))
+}
+
 // A signal ends Tether as exit without shutdown does: the pending request
 // is withdrawn because its session closed, and Tether exits with 1.
 func TestBinarySignalWithdrawsPermissionAsSessionClosed(t *testing.T) {
