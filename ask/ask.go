@@ -267,7 +267,7 @@ func (p *askPermissions) decide(ctx context.Context, req protocol.PermissionRequ
 		p.out.line(fmt.Sprintf("[permission] %s denied: stdin is not a terminal to ask on (use --allow %s or --deny-all)", tool, tool))
 		return client.Decision{Reason: "nobody to ask: tether ask runs without a terminal"}
 	}
-	return p.tty.ask(ctx, tool, compactJSON(req.ToolInput))
+	return p.tty.ask(ctx, tool, compactJSON(req.ToolInput), req.AlwaysRule)
 }
 
 func compactJSON(raw json.RawMessage) string {

@@ -125,12 +125,12 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		"After.",
 	}, "\n"))
 	asked := func(n int) func(string) bool {
-		return func(s string) bool { return strings.Count(s, "? [y]es / [n]o / [a]lways: ") == n }
+		return func(s string) bool { return strings.Count(s, "? [y]es / [n]o / [a]lways allow ") == n }
 	}
 	a.waitFor("the question about Bash", asked(1))
 	a.keys("y", "Enter")
 	s := a.waitFor("the question about Edit", asked(2))
-	assert.Contains(t, s, `Allow Bash {"command":"ls"}?`)
+	assert.Contains(t, s, `Allow Bash {"command":"ls"}? [y]es / [n]o / [a]lways allow Bash(ls:*): `, "the question says what always allows")
 	a.keys("n", "Enter")
 	a.waitFor("the question about Write", asked(3))
 	a.keys("a", "Enter")
@@ -140,7 +140,8 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 	code, s := a.waitExit("[status] idle")
 	t.Logf("screen:\n%s", s)
 	assert.Equal(t, askOK, code)
-	assert.Equal(t, 4, strings.Count(s, "? [y]es / [n]o / [a]lways: "), "always: the same Write was not asked about again, another was")
+	assert.Equal(t, 4, strings.Count(s, "? [y]es / [n]o / [a]lways allow "), "always: the same Write was not asked about again, another was")
+	assert.Contains(t, s, `[a]lways allow Write({"file":"b.go"}): `)
 	assert.Contains(t, s, `Allow Write {"file":"c.go"}?`)
 	assert.Contains(t, s, `Allow Edit {"file":"a.go"}?`)
 	assert.Contains(t, s, "[tool done] Bash ran (mock result)")
@@ -154,7 +155,7 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 func TestAskCtrlCWhileAskingOnTheTerminal(t *testing.T) {
 	mark := newAskMark(t)
 	a := startAskInTmux(t, mark, "--backend", "mock", "Let me see.\n/tool Bash {\"command\":\"rm -rf build\"}\nnever said")
-	a.waitFor("the question", func(s string) bool { return strings.Contains(s, "[a]lways: ") })
+	a.waitFor("the question", func(s string) bool { return strings.Contains(s, "[a]lways allow Bash(rm:*): ") })
 	a.keys("C-c")
 	code, s := a.waitExit("tether: cancelled: interrupted")
 	t.Logf("screen:\n%s", s)

@@ -281,8 +281,13 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if len(req.ToolInput) == 0 {
 		req.ToolInput = emptyObject
 	}
+	rule := alwaysRule(req)
+	if !req.AgentRemembers {
+		// What the editor shows is what the session remembers.
+		req.Rule = rule.String()
+	}
 	id := uuid.NewString()
-	p, ask := t.s.broker.ask(id, t.s.instance, req, func(reason string) { t.noteWithdrawn(id, reason) })
+	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) })
 	if !ask {
 		return p
 	}

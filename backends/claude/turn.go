@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/permissions"
 )
 
 // turn is the state of one Query: it maps the CLI's messages onto the sink
@@ -53,7 +54,9 @@ type toolCall struct {
 type pendingPermission struct {
 	cliRequestID string
 	input        json.RawMessage
-	suggestions  json.RawMessage
+	// remember is what an allow the editor asked to remember sends the
+	// CLI: the session rule from its suggestions (nil without one).
+	remember []permissionUpdate
 }
 
 // decided is a forwarded Decision.
@@ -279,10 +282,24 @@ func (t *turn) askPermission(m message) {
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
-	perm := t.sink.AskPermission(backends.PermissionRequest{
+	ask := backends.PermissionRequest{
 		ToolName: req.ToolName, ToolInput: input, ToolUseID: req.ToolUseID, Suggestions: req.Suggestions,
-	})
-	t.pending[perm.ID] = pendingPermission{cliRequestID: m.RequestID, input: input, suggestions: req.Suggestions}
+	}
+	// "Always" adds the CLI's own suggested rule, which the CLI then
+	// applies itself. Without one, the rule is the tool with its exact
+	// input, which the CLI's rules cannot say (an Edit rule covers a
+	// whole file; a Bash rule for a command outside the project does not
+	// spare its path check): the session remembers that one and answers
+	// the CLI's next identical request itself.
+	var update []permissionUpdate
+	ask.Rule, update = sessionRule(req.Suggestions)
+	if update != nil {
+		ask.AgentRemembers = true
+	} else if exact, err := permissions.Exact(req.ToolName, input); err == nil {
+		ask.Rule = exact.String()
+	}
+	perm := t.sink.AskPermission(ask)
+	t.pending[perm.ID] = pendingPermission{cliRequestID: m.RequestID, input: input, remember: update}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -314,7 +331,7 @@ func (t *turn) answer(d decided) {
 	}
 	allow := permissionAllow{Behavior: "allow", UpdatedInput: pend.input}
 	if d.Remember {
-		allow.UpdatedPermissions = sessionRules(pend.suggestions)
+		allow.UpdatedPermissions = pend.remember
 	}
 	if err := t.p.answerPermission(pend.cliRequestID, allow); err != nil {
 		t.c.log.Warn("answering claude's permission request", "err", err)
