@@ -51,18 +51,6 @@ func askJSONLines(t *testing.T, stdout string) []askLine {
 	return lines
 }
 
-// askLast returns the params of the last line with method.
-func askLast(t *testing.T, lines []askLine, method string, v any) {
-	t.Helper()
-	for i := len(lines) - 1; i >= 0; i-- {
-		if lines[i].Method == method {
-			require.NoError(t, json.Unmarshal(lines[i].Params, v))
-			return
-		}
-	}
-	t.Fatalf("no %s line", method)
-}
-
 func TestAskJSONPrintsEveryEventThenTheResult(t *testing.T) {
 	code, stdout, stderr := askRun(t, "", "--json", "--backend", "mock", "--session", "mine",
 		"hello brave world\n/think pondering\n/tokens 2")

@@ -266,8 +266,9 @@ type PermissionRequestParams struct {
 	ToolInput json.RawMessage `json:"toolInput"`
 	ToolUseID string          `json:"toolUseId"`
 	// AlwaysRule is the rule that "remember" adds for the rest of the
-	// session ("Bash(ls:*)"), for the editor to show on its button.
-	AlwaysRule  string          `json:"alwaysRule"`
+	// session ("Bash(ls:*)"), for the editor to show on its button; absent
+	// when nothing can be remembered for this request.
+	AlwaysRule  string          `json:"alwaysRule,omitempty"`
 	Suggestions json.RawMessage `json:"suggestions,omitempty"`
 }
 
