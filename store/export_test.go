@@ -16,3 +16,6 @@ func WithPragmas(o Options, pragmas ...string) Options {
 	o.pragmas = append(o.pragmas, pragmas...)
 	return o
 }
+
+// SchemaVersion is the schema version Open migrates to.
+var SchemaVersion = len(migrations)

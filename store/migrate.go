@@ -71,6 +71,22 @@ CREATE TABLE events (
 	FOREIGN KEY (session_id, turn_seq) REFERENCES turns (session_id, seq) ON DELETE CASCADE
 ) STRICT;
 `,
+	// v2: the message history of backends that keep none (openai), and
+	// which process holds which session live.
+	`CREATE TABLE history (
+	session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+	seq        INTEGER NOT NULL,                  -- 1, 2, ... within the session
+	message    TEXT NOT NULL,                     -- JSON the caller gave
+	PRIMARY KEY (session_id, seq)
+) STRICT;
+
+CREATE TABLE claims (
+	session_id TEXT PRIMARY KEY,                  -- no foreign key: a claim may come first
+	pid        INTEGER NOT NULL,
+	pid_start  TEXT NOT NULL,                     -- the process's start time where known
+	claimed_at INTEGER NOT NULL                   -- Unix milliseconds
+) STRICT;
+`,
 }
 
 // checkIdentity fails unless db is empty or a Tether store of a version this
@@ -78,13 +94,13 @@ CREATE TABLE events (
 func checkIdentity(ctx context.Context, db *sql.DB, path string) error {
 	var appID, version, objects int
 	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
-		return unusable(path, "%v", err)
+		return unusable(path, "%v%s", err, hint(err))
 	}
 	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return unusable(path, "%v", err)
+		return unusable(path, "%v%s", err, hint(err))
 	}
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil {
-		return unusable(path, "%v", err)
+		return unusable(path, "%v%s", err, hint(err))
 	}
 	switch {
 	case appID != 0 && appID != applicationID:

@@ -170,14 +170,25 @@ func (s *Store) Get(id string) (Session, error) {
 	return ss, nil
 }
 
-// Delete removes a stored session with its turns, events and history. It
-// fails with ErrNotFound when there is none. The caller closes the session
-// first if it is live here.
+// Delete removes a stored session with its turns, events, history and
+// claim. It fails with ErrNotFound when there is none, and with a
+// *ClaimedError while another live process holds it; a session live here is
+// closed by the caller first.
 func (s *Store) Delete(id string) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	err := s.inTx(func(tx *sql.Tx) error {
+		holder, held, err := s.heldElsewhere(tx, id)
+		if err != nil {
+			return err
+		}
+		if held {
+			return &ClaimedError{SessionID: id, PID: holder.pid}
+		}
+		if _, err := tx.Exec(`DELETE FROM claims WHERE session_id = ?`, id); err != nil {
+			return err
+		}
 		res, err := tx.Exec(`DELETE FROM sessions WHERE id = ?`, id)
 		if err != nil {
 			return err
@@ -190,12 +201,16 @@ func (s *Store) Delete(id string) error {
 	if err != nil {
 		return fmt.Errorf("deleting session %s: %w", id, err)
 	}
+	s.mu.Lock()
+	delete(s.claims, id)
+	s.mu.Unlock()
 	return nil
 }
 
 // Prune removes the sessions not updated for olderThan, with their turns,
-// events and history, and reports how many. It is for --store-max-age, at
-// start.
+// events and history, and reports how many. Sessions a live process holds
+// are kept; claims of dead processes are dropped. It is for
+// --store-max-age, at start.
 func (s *Store) Prune(olderThan time.Duration) (int, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
@@ -203,7 +218,11 @@ func (s *Store) Prune(olderThan time.Duration) (int, error) {
 	cutoff := millis(s.now().Add(-olderThan))
 	var n int64
 	err := s.inTx(func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM sessions WHERE updated_at < ?`, cutoff)
+		if err := dropStaleClaims(tx); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`DELETE FROM sessions
+			WHERE updated_at < ? AND id NOT IN (SELECT session_id FROM claims)`, cutoff)
 		if err != nil {
 			return err
 		}
@@ -227,4 +246,10 @@ func (s *Store) inTx(fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// readTx begins a read transaction: a consistent snapshot that takes no
+// write lock (a plain BEGIN would be IMMEDIATE, see dsn).
+func (s *Store) readTx() (*sql.Tx, error) {
+	return s.db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
 }

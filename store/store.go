@@ -16,7 +16,8 @@ import (
 
 	// Pure-Go SQLite (a translation of the C library, no cgo): go build
 	// keeps working everywhere, cross-compiling included.
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Defaults for zero [Options] fields.
@@ -66,9 +67,12 @@ type Store struct {
 	now         func() time.Time
 	writeErrors atomic.Int64 // failed background writes
 
-	mu     sync.Mutex // guards closed and active
+	owner owner // this process, for claims
+
+	mu     sync.Mutex // guards closed, active and claims
 	closed bool
-	active []*TurnRecorder // recorders with work for the writer, in BeginTurn order
+	active []*TurnRecorder     // recorders with work for the writer, in BeginTurn order
+	claims map[string]struct{} // sessions this Store claimed, released by Close
 
 	wake     chan struct{}      // 1-buffered: a recorder has an event to commit now
 	flushReq chan chan struct{} // Flush asks; the writer closes the channel when done
@@ -124,6 +128,8 @@ func Open(path string, opts Options) (*Store, error) {
 		log:      log.With("store", abs),
 		opts:     opts,
 		now:      now,
+		owner:    currentOwner(),
+		claims:   map[string]struct{}{},
 		wake:     make(chan struct{}, 1),
 		flushReq: make(chan chan struct{}),
 		stop:     make(chan struct{}),
@@ -184,15 +190,29 @@ func initialize(db *sql.DB, path string) error {
 	}
 	var mode string
 	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
-		return unusable(path, "switching to WAL: %v", err)
+		return unusable(path, "switching to WAL: %v%s", err, hint(err))
 	}
 	if mode != "wal" {
 		return unusable(path, "switching to WAL: journal mode is still %q", mode)
 	}
 	if err := migrate(ctx, db); err != nil {
-		return unusable(path, "%v", err)
+		return unusable(path, "%v%s", err, hint(err))
 	}
 	return nil
+}
+
+// hint explains SQLite errors that are about permissions rather than the
+// file, which puzzle when the file itself is writable.
+func hint(err error) string {
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) {
+		return ""
+	}
+	switch serr.Code() & 0xff {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+		return " (the file and its directory must be writable: SQLite keeps its -wal and -shm files next to it)"
+	}
+	return ""
 }
 
 // Path is the store file's absolute path.
@@ -202,7 +222,8 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) WriteErrors() int64 { return s.writeErrors.Load() }
 
 // Close commits what the recorders hold (turns still in flight stay open in
-// the file), stops the writer and waits for it, and closes the file. Later
+// the file), stops the writer and waits for it, releases the Store's claims
+// and closes the file. Later
 // calls return the first one's result; later use of the Store fails with
 // ErrClosed, and recorders made after it record nothing.
 func (s *Store) Close() error {
@@ -212,6 +233,9 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		<-s.done
+		if err := s.releaseAll(); err != nil {
+			s.log.Error("store: releasing claims", "err", err)
+		}
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr

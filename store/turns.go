@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -115,7 +114,7 @@ func (s *Store) Turns(id string) ([]Turn, error) {
 		return nil, err
 	}
 	// One read transaction, so the turns and their events agree.
-	tx, err := s.db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	tx, err := s.readTx()
 	if err != nil {
 		return nil, fmt.Errorf("reading turns of session %s: %w", id, err)
 	}
