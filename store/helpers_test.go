@@ -57,7 +57,7 @@ func openAt(t *testing.T, path string, opts store.Options) *store.Store {
 }
 
 // flush waits until the writer has committed what the recorders hold.
-func flush(t *testing.T, st *store.Store) {
+func flush(t testing.TB, st *store.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()

@@ -75,7 +75,12 @@ func (s *Store) flushActive(final bool) {
 	s.mu.Unlock()
 	var done []*TurnRecorder
 	for _, r := range recs {
-		if s.flushRecorder(r, final) || final {
+		if s.flushRecorder(r, final) {
+			done = append(done, r)
+		} else if final {
+			// The Store is closing: what the turn records from now on
+			// has nowhere to go, so it is not kept in memory either.
+			r.giveUp()
 			done = append(done, r)
 		}
 	}
