@@ -38,10 +38,13 @@
 // zero EndedAt. With synchronous=NORMAL, a power cut (not a process crash)
 // may also roll back the last commits before it, never corrupt the file.
 //
-// A write that fails (disk full, the file gone read-only, another process
-// holding the lock past the busy timeout) is logged, counted
+// A background write that fails (disk full, the file gone read-only, another
+// process holding the lock past the busy timeout) is logged, counted
 // ([Store.WriteErrors]) and reported to [Options.OnWriteError]; it never fails
 // or blocks the turn being recorded, and the store stays usable for reads.
+// The writer tries that turn again after 1, 2, 4 and 8 seconds (its session's
+// later turns wait, to keep their order), then drops what it holds of the
+// turn; what was committed before stays.
 //
 // # Goroutines
 //

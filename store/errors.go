@@ -31,6 +31,7 @@ type ClaimedError struct {
 	PID int
 }
 
+// Error names the session and the process that holds it.
 func (e *ClaimedError) Error() string {
 	return fmt.Sprintf("session %s is live in another Tether process (pid %d)", e.SessionID, e.PID)
 }

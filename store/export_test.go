@@ -19,3 +19,6 @@ func WithPragmas(o Options, pragmas ...string) Options {
 
 // SchemaVersion is the schema version Open migrates to.
 var SchemaVersion = len(migrations)
+
+// MaxWriteAttempts is how often the writer tries a turn's commit.
+const MaxWriteAttempts = maxWriteAttempts

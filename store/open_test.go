@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -108,9 +109,10 @@ func TestFullDiskFailsTheWriteNotTheStore(t *testing.T) {
 	// max_page_count below the file's size pins it at its size: any write
 	// that needs a new page fails with SQLITE_FULL, as on a full disk.
 	var reported []error
-	st = openAt(t, path, store.WithPragmas(store.Options{
+	clock := newClock()
+	st = openAt(t, path, store.WithPragmas(store.WithClock(store.Options{
 		OnWriteError: func(err error) { reported = append(reported, err) }, // writer goroutine only
-	}, "max_page_count(1)"))
+	}, clock.Now), "max_page_count(1)"))
 
 	err = st.UpsertSession(store.Session{ID: "big", Backend: "mock", Options: bigJSON(1 << 20)})
 	require.Error(t, err, "a synchronous write fails with its error")
@@ -119,11 +121,13 @@ func TestFullDiskFailsTheWriteNotTheStore(t *testing.T) {
 	r := st.BeginTurn("s", prompt("second"), "second")
 	r.Text(string(bytes.Repeat([]byte("x"), 1<<20)))
 	r.End(store.TurnEnd{StopReason: "end_turn", CostUSD: 1})
-	for range 4 {
-		flush(t, st) // each flush retries; the writer gives up after a few
+	// The writer tries again later, a few times, then drops the turn.
+	for range store.MaxWriteAttempts + 2 {
+		flush(t, st)
+		clock.Advance(time.Minute)
 	}
-	assert.GreaterOrEqual(t, st.WriteErrors(), int64(1))
-	require.NotEmpty(t, reported)
+	assert.Equal(t, int64(store.MaxWriteAttempts), st.WriteErrors())
+	require.Len(t, reported, store.MaxWriteAttempts)
 	assert.Contains(t, reported[0].Error(), "full")
 
 	// Reads work and nothing written before is lost.

@@ -41,9 +41,10 @@ type TurnRecorder struct {
 	ops       []op   // what the writer has not taken yet, in order
 
 	// Owned by the writer goroutine: where the turn is in the file.
-	inserted bool // the turn's row is committed
-	turnSeq  int  // its seq, once inserted
-	failures int  // consecutive failed commits
+	inserted bool      // the turn's row is committed
+	turnSeq  int       // its seq, once inserted
+	failures int       // consecutive failed commits
+	retryAt  time.Time // when to try again after a failed commit
 }
 
 // op is one change to a turn's events.

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -220,4 +221,44 @@ func TestTurnOfAnUnstoredSessionIsAWriteError(t *testing.T) {
 	require.Len(t, reported, 1)
 	assert.ErrorIs(t, reported[0], store.ErrNotFound)
 	assert.Contains(t, reported[0].Error(), "ghost")
+}
+
+// Another process holding the write lock past the busy timeout fails a
+// commit; the writer tries again later, and the turns arrive whole and in
+// order.
+func TestWriterRetriesAfterTheFileWasBusy(t *testing.T) {
+	clock := newClock()
+	st := openStore(t, store.WithClock(store.Options{BusyTimeout: 20 * time.Millisecond, FlushInterval: time.Hour}, clock.Now))
+	newSession(t, st, "s", "/a")
+	db, err := sql.Open("sqlite", "file:"+st.Path())
+	require.NoError(t, err)
+	defer db.Close()
+	locker, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	defer locker.Close()
+	_, err = locker.ExecContext(t.Context(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+
+	recordTurn(st, "s", "one", "first answer", store.Usage{OutputTokens: 1}, 0)
+	recordTurn(st, "s", "two", "second answer", store.Usage{OutputTokens: 2}, 0)
+	flush(t, st)
+	flush(t, st)
+	assert.Equal(t, int64(1), st.WriteErrors(), "tried once; the second turn waits for the first")
+
+	_, err = locker.ExecContext(t.Context(), `ROLLBACK`)
+	require.NoError(t, err)
+	clock.Advance(time.Second) // the first retry is due
+	flush(t, st)
+	assert.Equal(t, int64(1), st.WriteErrors())
+	turns, err := st.Turns("s")
+	require.NoError(t, err)
+	require.Len(t, turns, 2)
+	for i, want := range []string{"first answer", "second answer"} {
+		assert.Equal(t, i+1, turns[i].Seq)
+		assert.Equal(t, []store.Event{{Kind: store.EventText, Text: want}}, turns[i].Events)
+		assert.Equal(t, "end_turn", turns[i].StopReason)
+	}
+	got, err := st.Get("s")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), got.Usage.OutputTokens)
 }

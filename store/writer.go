@@ -9,10 +9,14 @@ import (
 	"time"
 )
 
-// maxWriteAttempts is how often the writer tries to commit a turn's batch
-// (at each wake-up or tick) before it drops the rest of the turn. Retrying
-// covers a lock held past the busy timeout; a full disk fails every try.
-const maxWriteAttempts = 3
+// A turn whose commit failed is tried again after retryDelay, doubled at
+// each failure, and dropped after maxWriteAttempts: about 15 s in all, which
+// outlasts another process holding the lock past the busy timeout, while a
+// full disk costs a handful of logged errors per turn.
+const (
+	maxWriteAttempts = 5
+	retryDelay       = time.Second
+)
 
 // poke wakes the writer without waiting for it.
 func (s *Store) poke() {
@@ -47,8 +51,9 @@ func (s *Store) writeLoop() {
 }
 
 // Flush makes the writer commit what every recorder holds now, and returns
-// when it has tried (a failed commit counts in WriteErrors and is retried
-// later) or when ctx ends.
+// when it has tried or when ctx ends. A failed commit counts in WriteErrors
+// and is retried later; a turn waiting for that retry, and the later turns
+// of its session, are not tried by Flush.
 func (s *Store) Flush(ctx context.Context) error {
 	ack := make(chan struct{})
 	select {
@@ -67,21 +72,32 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // flushActive commits every active recorder's batch, in BeginTurn order,
-// and drops the recorders that are done. final is Close's last pass: no
-// retries, and turns still running are left open in the file.
+// and drops the recorders that are done. A recorder waiting to retry a
+// failed commit is skipped, and so are the later turns of its session, so
+// that their seqs stay in order. final is Close's last pass: one try for
+// each, no waiting, and turns still running are left open in the file.
 func (s *Store) flushActive(final bool) {
 	s.mu.Lock()
 	recs := slices.Clone(s.active)
 	s.mu.Unlock()
+	now := s.now()
 	var done []*TurnRecorder
+	blocked := map[string]bool{} // sessions with a turn waiting to retry
 	for _, r := range recs {
-		if s.flushRecorder(r, final) {
+		if !final && (blocked[r.sessionID] || r.failures > 0 && now.Before(r.retryAt)) {
+			blocked[r.sessionID] = true
+			continue
+		}
+		switch {
+		case s.flushRecorder(r, final):
 			done = append(done, r)
-		} else if final {
+		case final:
 			// The Store is closing: what the turn records from now on
 			// has nowhere to go, so it is not kept in memory either.
 			r.giveUp()
 			done = append(done, r)
+		case r.failures > 0:
+			blocked[r.sessionID] = true
 		}
 	}
 	if len(done) == 0 {
@@ -115,6 +131,7 @@ func (s *Store) flushRecorder(r *TurnRecorder, final bool) (done bool) {
 		r.giveUp()
 		return true
 	}
+	r.retryAt = s.now().Add(retryDelay << (r.failures - 1))
 	r.giveBack(b)
 	return false
 }
