@@ -92,14 +92,14 @@ CREATE TABLE claims (
 // checkIdentity fails unless db is empty or a Tether store of a version this
 // package knows. It only reads, so the file is untouched when it fails.
 func checkIdentity(ctx context.Context, db *sql.DB, path string) error {
+	// One statement, so that another process migrating the file at the
+	// same moment is seen either before or after, never half-way.
 	var appID, version, objects int
-	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&appID); err != nil {
-		return unusable(path, "%v%s", err, hint(err))
-	}
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return unusable(path, "%v%s", err, hint(err))
-	}
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&objects); err != nil {
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version),
+		(SELECT count(*) FROM sqlite_schema)`).Scan(&appID, &version, &objects)
+	if err != nil {
 		return unusable(path, "%v%s", err, hint(err))
 	}
 	switch {

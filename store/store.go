@@ -118,7 +118,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, unusable(abs, "%v", err)
 	}
 	db.SetMaxOpenConns(maxOpenConns)
-	if err := initialize(db, abs); err != nil {
+	if err := initialize(db, abs, opts.BusyTimeout); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -183,22 +183,48 @@ func dsn(path string, opts Options) string {
 
 // initialize checks that db is a store this package can use, switches it to
 // WAL and migrates it. Nothing is written before the checks pass.
-func initialize(db *sql.DB, path string) error {
+func initialize(db *sql.DB, path string, busyTimeout time.Duration) error {
 	ctx := context.Background()
 	if err := checkIdentity(ctx, db, path); err != nil {
 		return err
 	}
-	var mode string
-	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+	if err := switchToWAL(ctx, db, busyTimeout); err != nil {
 		return unusable(path, "switching to WAL: %v%s", err, hint(err))
-	}
-	if mode != "wal" {
-		return unusable(path, "switching to WAL: journal mode is still %q", mode)
 	}
 	if err := migrate(ctx, db); err != nil {
 		return unusable(path, "%v%s", err, hint(err))
 	}
 	return nil
+}
+
+// switchToWAL puts the file in WAL mode (a no-op when it is already). The
+// switch needs the file to itself, and SQLite answers SQLITE_BUSY at once,
+// without its busy handler, when another process is looking at it too
+// (two Tethers opening a new file together); so it is tried again for up
+// to busyTimeout.
+func switchToWAL(ctx context.Context, db *sql.DB, busyTimeout time.Duration) error {
+	deadline := time.Now().Add(busyTimeout)
+	pause := 5 * time.Millisecond
+	for {
+		var mode string
+		err := db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		switch {
+		case err == nil && mode == "wal":
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is still %q", mode)
+		case !isBusy(err) || time.Now().After(deadline):
+			return err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY.
+func isBusy(err error) bool {
+	var serr *sqlite.Error
+	return errors.As(err, &serr) && serr.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // hint explains SQLite errors that are about permissions rather than the
