@@ -274,5 +274,14 @@ func TestNoGoroutineLeftAfterEndOfInput(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"3": "end_turn", "4": "end_turn", "5": "end_turn"}, answered,
 		"every prompt is answered; the permission nobody can answer is denied and the turn goes on")
+	var denied map[string]any
+	for _, m := range updatesOf(t, log, b) {
+		if m.kind(t) == "tool_call_update" {
+			denied = m.update(t).Update
+		}
+	}
+	require.NotNil(t, denied)
+	assert.Equal(t, "failed", denied["status"])
+	assert.Contains(t, denied["content"].([]any)[0].(map[string]any)["content"].(map[string]any)["text"], "client gone")
 	goleak.VerifyNone(t, ignore)
 }

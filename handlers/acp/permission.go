@@ -2,10 +2,12 @@ package acp
 
 import (
 	"context"
+	"errors"
 
 	schema "github.com/coder/acp-go-sdk"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
 )
 
@@ -53,8 +55,11 @@ func (d *Dialect) askPermission(sessionID string, r sessions.PermissionRequest, 
 		d.mu.Lock()
 		delete(d.asked, r.ID)
 		d.mu.Unlock()
-		if ctx.Err() != nil {
-			// Withdrawn: the agent was told "deny" already.
+		if ctx.Err() != nil || errors.Is(err, rpc.ErrInputEnded) || errors.Is(err, rpc.ErrClosed) {
+			// Withdrawn, and the agent was told "deny" already; or no
+			// answer can come any more, and the registry denies every
+			// pending request itself (Drain, Shutdown) with the reason
+			// it gives everywhere.
 			return
 		}
 		dec := decision(res, err)

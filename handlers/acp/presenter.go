@@ -34,6 +34,9 @@ type presenter struct {
 	// tools are the tool calls shown (tool_call) and not finished yet, so
 	// that a permission request can show the call as its tool_call did.
 	tools map[string]backends.ToolUse
+	// asked maps the permission requests in flight to their tool calls,
+	// so that a withdrawn one can mark its call failed.
+	asked map[string]schema.ToolCallId
 }
 
 var _ sessions.Events = (*presenter)(nil)
@@ -43,7 +46,11 @@ var _ sessions.Events = (*presenter)(nil)
 const maxTools = 256
 
 func newPresenter(d *Dialect, sessionID string) *presenter {
-	return &presenter{d: d, sessionID: sessionID, tools: make(map[string]backends.ToolUse)}
+	return &presenter{
+		d: d, sessionID: sessionID,
+		tools: make(map[string]backends.ToolUse),
+		asked: make(map[string]schema.ToolCallId),
+	}
 }
 
 // chunkPrefix encodes a session/update with a text chunk up to the text.
@@ -155,6 +162,11 @@ func rawJSON(raw json.RawMessage) any {
 
 func (p *presenter) ToolResult(r backends.ToolResult) {
 	delete(p.tools, r.ID)
+	for req, id := range p.asked {
+		if string(id) == r.ID {
+			delete(p.asked, req)
+		}
+	}
 	status := schema.ToolCallStatusCompleted
 	if r.IsError {
 		status = schema.ToolCallStatusFailed
@@ -220,11 +232,31 @@ func (p *presenter) PermissionRequested(r sessions.PermissionRequest) {
 		call.ToolCallId = schema.ToolCallId(r.ID)
 	}
 	call.Status = ptr(schema.ToolCallStatusPending)
+	if len(p.asked) >= maxTools {
+		clear(p.asked)
+	}
+	p.asked[r.ID] = call.ToolCallId
 	p.d.askPermission(p.sessionID, r, call)
 }
 
-func (p *presenter) PermissionWithdrawn(requestID, _ string) {
+// PermissionWithdrawn cancels the request (the client gets
+// $/cancel_request) and marks its tool call failed: the tool was denied
+// and does not run, and ACP's tool calls have no "cancelled" status, so a
+// client would otherwise show it pending for good.
+func (p *presenter) PermissionWithdrawn(requestID, reason string) {
 	p.d.withdrawPermission(requestID)
+	id, ok := p.asked[requestID]
+	if !ok {
+		return
+	}
+	delete(p.asked, requestID)
+	delete(p.tools, string(id))
+	p.notify(schema.SessionToolCallUpdate{
+		SessionUpdate: "tool_call_update",
+		ToolCallId:    id,
+		Status:        ptr(schema.ToolCallStatusFailed),
+		Content:       []schema.ToolCallContent{schema.ToolContent(schema.TextBlock("not run: the permission request was withdrawn (" + reason + ")"))},
+	})
 }
 
 // errNoEditorTools is CallTool's error: ACP sessions declare no tools of

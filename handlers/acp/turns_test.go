@@ -145,6 +145,12 @@ func TestCancelWithAPendingPermission(t *testing.T) {
 	assert.JSONEq(t, `{"stopReason":"cancelled","usage":{"inputTokens":6,"outputTokens":2,"totalTokens":8}}`, string(resp.Result))
 	assert.Contains(t, methodsOf(before), "$/cancel_request", "the client is told before the prompt's answer")
 	assert.Equal(t, "tok1 tok2", chunks(t, updatesOf(t, before, id)))
+	calls := toolUpdates(t, updatesOf(t, before, id))
+	require.Len(t, calls, 2)
+	assert.Equal(t, map[string]any{
+		"sessionUpdate": "tool_call_update", "toolCallId": "toolu_mock_1", "status": "failed",
+		"content": []any{map[string]any{"type": "content", "content": map[string]any{"type": "text", "text": "not run: the permission request was withdrawn (cancelled)"}}},
+	}, calls[1], "the tool call does not stay pending")
 	_, resp = c.waitResponse(q)
 	require.Nil(t, resp.Error)
 	assert.JSONEq(t, `{"stopReason":"cancelled","usage":{"inputTokens":0,"outputTokens":0,"totalTokens":0}}`, string(resp.Result), "the queued prompt is cancelled too")
