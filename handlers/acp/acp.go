@@ -67,10 +67,9 @@ type Dialect struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu                 sync.Mutex
-	sessions           map[string]*session        // the live sessions, by id
-	asked              map[string]*permissionCall // permission requests in flight, by the broker's request id
-	clientTerminalAuth bool                       // the client runs terminal auth methods
+	mu       sync.Mutex
+	sessions map[string]*session        // the live sessions, by id
+	asked    map[string]*permissionCall // permission requests in flight, by the broker's request id
 }
 
 // New returns the dialect.

@@ -45,9 +45,6 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 	if p.ClientInfo != nil {
 		d.log.Info("client", "name", p.ClientInfo.Name, "version", p.ClientInfo.Version, "protocol", p.ProtocolVersion)
 	}
-	d.mu.Lock()
-	d.clientTerminalAuth = p.ClientCapabilities.Auth.Terminal
-	d.mu.Unlock()
 	images, mcp, claude := false, false, false
 	for _, b := range d.reg.Backends() {
 		if b.Available {
@@ -119,14 +116,11 @@ func (d *Dialect) newSession(_ context.Context, req *rpc.Request) {
 		req.Reply(nil, err)
 		return
 	}
-	d.mu.Lock()
-	res := schema.NewSessionResponse{
+	req.Reply(schema.NewSessionResponse{
 		SessionId:     schema.SessionId(s.id),
 		ConfigOptions: d.configOptions(s),
 		Modes:         d.modeState(s),
-	}
-	d.mu.Unlock()
-	req.Reply(res, nil)
+	}, nil)
 }
 
 // promptParams are session/prompt's params; the blocks are decoded one by
@@ -241,129 +235,6 @@ func (d *Dialect) cancelSession(_ context.Context, req *rpc.Request) {
 		d.log.Debug("cancelled", "session", p.SessionId, "prompts", n)
 		req.Reply(nil, nil) // for a client that sent it as a request
 	})
-}
-
-func (d *Dialect) setConfigOption(_ context.Context, req *rpc.Request) {
-	var p schema.SetSessionConfigOptionRequest
-	if err := decode(req.Params, &p, true); err != nil {
-		req.Reply(nil, err)
-		return
-	}
-	if p.ValueId == nil {
-		req.Reply(nil, &sessions.ParamError{Field: "value", Reason: "must be a string: Tether's options are all selects"})
-		return
-	}
-	id, value := string(p.ValueId.SessionId), string(p.ValueId.Value)
-	s, err := d.session(id)
-	if err != nil {
-		req.Reply(nil, err)
-		return
-	}
-	switch p.ValueId.ConfigId {
-	case configBackend:
-		err = d.switchBackend(s, value)
-	case configModel:
-		err = d.configure(s, value, "")
-	case configMode:
-		if err = d.configure(s, "", value); err == nil {
-			d.notify(id, schema.SessionCurrentModeUpdate{SessionUpdate: "current_mode_update", CurrentModeId: schema.SessionModeId(value)})
-		}
-	default:
-		err = &sessions.ParamError{Field: "configId", Reason: fmt.Sprintf("unknown option %q (Tether has backend, model and mode)", p.ValueId.ConfigId)}
-	}
-	if err != nil {
-		req.Reply(nil, err)
-		return
-	}
-	d.mu.Lock()
-	opts := d.configOptions(s)
-	d.mu.Unlock()
-	req.Reply(schema.SetSessionConfigOptionResponse{ConfigOptions: opts}, nil)
-}
-
-// setMode is the legacy session/set_mode; clients that follow config
-// options are told of the change.
-func (d *Dialect) setMode(_ context.Context, req *rpc.Request) {
-	var p schema.SetSessionModeRequest
-	if err := decode(req.Params, &p, true); err != nil {
-		req.Reply(nil, err)
-		return
-	}
-	s, err := d.session(string(p.SessionId))
-	if err == nil {
-		err = d.configure(s, "", string(p.ModeId))
-	}
-	if err != nil {
-		req.Reply(nil, err)
-		return
-	}
-	d.mu.Lock()
-	opts := d.configOptions(s)
-	d.mu.Unlock()
-	d.notify(s.id, schema.SessionConfigOptionUpdate{SessionUpdate: "config_option_update", ConfigOptions: opts})
-	req.Reply(schema.SetSessionModeResponse{}, nil)
-}
-
-// configure switches a session's model or mode to one its backend offers;
-// the next turn runs with it.
-func (d *Dialect) configure(s *session, model, mode string) error {
-	d.mu.Lock()
-	backend := s.backend
-	d.mu.Unlock()
-	info, _ := d.backendInfo(backend)
-	switch {
-	case model != "" && !offered(model, info.Models):
-		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("the %s backend has no model %q (it has %s)", backend, model, ids(info.Models))}
-	case mode != "" && !offered(mode, info.Modes):
-		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("the %s backend has no mode %q (it has %s)", backend, mode, ids(info.Modes))}
-	}
-	if err := d.reg.Configure(s.id, model, mode); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	if model != "" {
-		s.model = model
-	}
-	if mode != "" {
-		s.mode = mode
-	}
-	d.mu.Unlock()
-	return nil
-}
-
-// switchBackend moves a session that has had no prompt yet to another
-// backend: the session made for the first one is closed, and one under the
-// same id is made on the other, with its defaults.
-func (d *Dialect) switchBackend(s *session, name string) error {
-	d.mu.Lock()
-	prompted, backend := s.prompted, s.backend
-	d.mu.Unlock()
-	if name == backend {
-		return nil
-	}
-	if prompted {
-		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("the session has had a prompt on %s; the backend can change only before the first prompt (start a new session for %s)", backend, name)}
-	}
-	info, ok := d.backendInfo(name)
-	switch {
-	case !ok:
-		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("unknown backend %q", name)}
-	case !info.Available:
-		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("the %s backend cannot run here: %s", name, info.Detail)}
-	case len(s.mcpServers) > 0 && !info.MCPServers:
-		return fmt.Errorf("%w: the %s backend cannot use the session's MCP servers", backends.ErrUnsupported, name)
-	}
-	d.reg.Close(s.id, func(bool) {})
-	d.mu.Lock()
-	s.backend, s.model, s.mode = name, "", ""
-	d.mu.Unlock()
-	if err := d.open(s); err != nil {
-		d.mu.Lock()
-		delete(d.sessions, s.id)
-		d.mu.Unlock()
-		return fmt.Errorf("the session on %s was closed, and one on %s could not be made: %w", backend, name, err)
-	}
-	return nil
 }
 
 func (d *Dialect) list(_ context.Context, req *rpc.Request) {
