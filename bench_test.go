@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/handlers"
+	"github.com/tether-dev/tether/handlers/acp"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -26,17 +28,25 @@ func BenchmarkTokenPath(b *testing.B) {
 		name    string
 		framing rpc.Framing
 	}{{"ndjson", rpc.FramingNDJSON}, {"lsp", rpc.FramingLSP}} {
-		b.Run(f.name, func(b *testing.B) { benchmarkTokenPath(b, f.framing) })
+		b.Run(f.name, func(b *testing.B) { benchmarkTokenPath(b, f.framing, nil) })
 	}
+	b.Run("acp", func(b *testing.B) {
+		benchmarkTokenPath(b, rpc.FramingNDJSON, acp.New(acp.Info{Name: "tether"}, slog.New(slog.DiscardHandler)))
+	})
 }
 
-func benchmarkTokenPath(b *testing.B, framing rpc.Framing) {
+// benchmarkTokenPath runs the benchmark on Tether's protocol, or on ACP
+// when d is an ACP dialect.
+func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect) {
 	const perQuery = 10_000
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	cfg := handlers.Config{
 		Backends: []backends.Backend{mock.Backend{}}, DefaultBackend: mock.Name,
 		Framing: framing, ShutdownTimeout: guard, Log: slog.New(slog.DiscardHandler),
+	}
+	if d != nil {
+		cfg.Dialect = d
 	}
 	done := make(chan int, 1)
 	go func() {
@@ -50,14 +60,33 @@ func benchmarkTokenPath(b *testing.B, framing rpc.Framing) {
 	}()
 	out := bufio.NewReaderSize(outR, 1<<20)
 	c := &testClient{t: b, framing: framing, w: inW}
+	request := func(id int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/query","params":{"sessionId":"bench","prompt":"/tokens %d"}}`, id, perQuery)
+	}
+	if d != nil {
+		c.sendRaw(c.frame(`{"jsonrpc":"2.0","id":0,"method":"session/new","params":{"cwd":"/","mcpServers":[]}}`))
+		body, err := readFrame(out, framing)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var res struct {
+			Result struct{ SessionID string }
+		}
+		if err := json.Unmarshal(body, &res); err != nil || res.Result.SessionID == "" {
+			b.Fatalf("session/new: %s", body)
+		}
+		request = func(id int) string {
+			return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/prompt","params":{"sessionId":%q,"prompt":[{"type":"text","text":"/tokens %d"}]}}`, id, res.Result.SessionID, perQuery)
+		}
+	}
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	n := 0
 	for b.Loop() {
 		n++
-		c.sendRaw(c.frame(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/query","params":{"sessionId":"bench","prompt":"/tokens %d"}}`, n, perQuery)))
-		want := fmt.Appendf(nil, `{"id":%d,`, n)
+		c.sendRaw(c.frame(request(n)))
+		want := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,`, n)
 		for {
 			body, err := readFrame(out, framing)
 			if err != nil {

@@ -28,13 +28,17 @@ func Main(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version 
 	if len(args) > 0 && args[0] == "ask" {
 		return ask.Run(args[1:], stdin, stdout, stderr, version)
 	}
-	return serve(args, stdin, stdout, stderr, version)
+	if len(args) > 0 && args[0] == "acp" {
+		return serve(args[1:], stdin, stdout, stderr, version, &acpCommand{})
+	}
+	return serve(args, stdin, stdout, stderr, version, nil)
 }
 
 // serve parses args and serves on stdin/stdout until the client exits; it
 // returns the process's exit code. Nothing but the protocol is written to
-// stdout.
-func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version string) int {
+// stdout. cmd, when not nil, adds its flags and serves its dialect instead
+// of Tether's own (`tether acp`).
+func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version string, cmd dialectCommand) int {
 	fs := flag.NewFlagSet("tether", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	framing := fs.String("framing", "auto", "message framing: auto, lsp (Content-Length) or ndjson")
@@ -48,6 +52,9 @@ func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version
 	maxMessage := fs.Int("max-message-size", rpc.DefaultMaxMessageSize, "largest message accepted, in bytes; larger ones are answered with an error and skipped")
 	showVersion := fs.Bool("version", false, "print the version to stderr and exit")
 	newBackends := builtin.Flags(fs)
+	if cmd != nil {
+		cmd.flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +96,12 @@ func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version
 	if cfg.DefaultBackend, err = builtin.Default(cfg.Backends, *backend); err != nil {
 		fmt.Fprintf(stderr, "tether: %v\n", err)
 		return 2
+	}
+	if cmd != nil {
+		var code int
+		if cfg.Dialect, code = cmd.dialect(&cfg, stdin, stdout, stderr); cfg.Dialect == nil {
+			return code
+		}
 	}
 
 	// A write to a closed stdout must fail with EPIPE, not kill Tether

@@ -144,6 +144,10 @@ func (b *Backend) Info() backends.Info {
 	}
 }
 
+// Executable is the path of the claude CLI the backend runs, found as
+// Available finds it; `tether acp --login` runs its login with it.
+func (b *Backend) Executable() (string, error) { return b.executable() }
+
 // executable finds the CLI: --claude-path, then $TETHER_CLAUDE_PATH, then
 // PATH. The error says where it looked and how to install it.
 func (b *Backend) executable() (string, error) {
