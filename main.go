@@ -10,8 +10,9 @@ import (
 	"github.com/tether-dev/tether/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is what a build may set with -ldflags "-X main.version=1.2.3";
+// left empty, cli.Version takes it from the binary's build info.
+var version string
 
 func main() {
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, version))
