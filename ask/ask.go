@@ -256,7 +256,7 @@ func handleSignals(cancel context.CancelCauseFunc, out *askOutput) (stop func())
 				}
 				if !interrupted {
 					interrupted = true
-					out.line("[interrupted: cancelling; interrupt again to force]")
+					out.interrupted()
 					cancel(errInterrupted)
 					continue
 				}

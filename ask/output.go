@@ -337,6 +337,17 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%dm%02ds", sec/60, sec%60)
 }
 
+// interrupted says the turn is being cancelled, on a line and in the
+// spinner.
+func (o *askOutput) interrupted() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.spin != nil {
+		o.spin.cancelling = true
+	}
+	o.lineLocked("[interrupted: cancelling; interrupt again to force]")
+}
+
 // forceExit ends the process at once, on a second interrupt: the terminal
 // is put back first, since nothing else will run.
 func (o *askOutput) forceExit() {

@@ -33,6 +33,7 @@ type spinner struct {
 	start time.Time
 
 	status, detail string // the latest session/status
+	cancelling     bool   // interrupted: the turn is being cancelled
 	frame          int
 	shown          bool // drawn and not erased
 	held           bool // a question is on screen: draw nothing until it is answered
@@ -55,6 +56,8 @@ func (s *spinner) set(status, detail string) {
 // says it.
 func (s *spinner) label() string {
 	switch {
+	case s.cancelling:
+		return "cancelling…"
 	case s.status == "":
 		return "sending…" // Tether has not said anything about the turn yet
 	case s.status == protocol.StatusStarting && s.detail != "":

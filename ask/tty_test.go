@@ -225,3 +225,19 @@ func TestAskSpinnerErasedWhenNothingStreams(t *testing.T) {
 	first := strings.TrimRight(strings.SplitN(s, "\n", 2)[0], " ")
 	assert.Regexp(t, `^\[max_turns · \d+ in, \d+ out tokens · \d\.\d s\]$`, first, "the closing line replaced the spinner on its line")
 }
+
+func TestAskCtrlCErasesTheSpinner(t *testing.T) {
+	mark := newAskMark(t)
+	a := startAskInTmux(t, mark, "--backend", "mock", "/progress waiting for the API\n/sleep 60000\nnever said")
+	a.waitFor("the spinner with the detail", func(s string) bool { return spinnerShows(s, "waiting for the API", 0) })
+	a.keys("C-c")
+	code, s := a.waitExit("tether: cancelled: interrupted")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askInterrupted, code)
+	assert.Contains(t, s, "[interrupted: cancelling; interrupt again to force]")
+	assert.NotContains(t, s, "never said")
+	for _, l := range strings.Split(s, "\n") {
+		assert.NotRegexp(t, spinnerLine, strings.TrimRight(l, " "), "the spinner was erased")
+	}
+	assert.Empty(t, askLeftovers(mark))
+}
