@@ -196,7 +196,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 		Model:     *model,
 		Cwd:       *cwd,
 	}, out.event)
-	out.stopSpinner() // the turn is over, whatever shutting down takes
+	out.stopSpinner()     // the turn is over, whatever shutting down takes
 	closeErr := c.Close() // shutdown stops every backend; exit ends serve
 	<-served
 
