@@ -12,8 +12,9 @@ import (
 	"github.com/tether-dev/tether/supervisor"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is what a build may set with -ldflags "-X main.version=1.2.3";
+// left empty, cli.Version takes it from the binary's build info.
+var version string
 
 func main() {
 	// First of all: no process Tether starts may outlive it, even when it

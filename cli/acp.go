@@ -19,6 +19,8 @@ import (
 // own on stdio: it takes serve's flags (backends, logging, limits) and
 // adds its own.
 type dialectCommand interface {
+	// name is the command's name (tether NAME).
+	name() string
 	// flags registers the command's own flags on fs.
 	flags(fs *flag.FlagSet)
 	// dialect returns the dialect to serve with cfg; or nil and the exit
@@ -31,6 +33,8 @@ type dialectCommand interface {
 type acpCommand struct {
 	login *bool
 }
+
+func (c *acpCommand) name() string { return "acp" }
 
 func (c *acpCommand) flags(fs *flag.FlagSet) {
 	c.login = fs.Bool(strings.TrimPrefix(acp.LoginFlag, "--"), false,

@@ -109,6 +109,7 @@ type Backend struct {
 	log     *slog.Logger
 	client  openai.Client
 	keyFrom string // where the API key came from, for messages
+	urlFrom string // where the base URL came from (a flag, a variable), for messages
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -125,11 +126,12 @@ func New(cfg Config, log *slog.Logger) *Backend {
 	} else if k := os.Getenv(EnvAPIKey); k != "" {
 		cfg.APIKey, keyFrom = k, EnvAPIKey
 	}
+	urlFrom := "--openai-base-url"
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = os.Getenv(EnvBaseURL)
+		cfg.BaseURL, urlFrom = os.Getenv(EnvBaseURL), EnvBaseURL
 	}
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+		cfg.BaseURL, urlFrom = DefaultBaseURL, "the default base URL"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Model == "" {
@@ -164,7 +166,7 @@ func New(cfg Config, log *slog.Logger) *Backend {
 		option.WithMaxRetries(retries),
 		option.WithMaxRetryDelay(time.Minute),
 	)
-	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom}
+	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom, urlFrom: urlFrom}
 }
 
 // Name implements [backends.Backend].
@@ -174,8 +176,8 @@ func (b *Backend) Name() string { return Name }
 // any other server (Ollama, vLLM, ...) may not, so it counts as available
 // and a missing key shows up as a 401 on the first query.
 func (b *Backend) Available() (bool, string) {
-	if _, err := url.Parse(b.cfg.BaseURL); err != nil {
-		return false, fmt.Sprintf("bad base URL %q (--openai-base-url or %s): %v", b.cfg.BaseURL, EnvBaseURL, err)
+	if err := b.ConfigError(); err != nil {
+		return false, err.Error()
 	}
 	if b.cfg.APIKey != "" {
 		return true, fmt.Sprintf("model %s at %s (API key from %s)", b.cfg.Model, b.cfg.BaseURL, b.keyFrom)

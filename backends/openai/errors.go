@@ -82,6 +82,11 @@ func (b *Backend) statusMessage(e *openai.Error, model string) string {
 	case http.StatusForbidden:
 		return fmt.Sprintf("the API key from %s may not use model %q at %s (%s): %s", b.keyFrom, model, base, status, detail)
 	case http.StatusNotFound:
+		if !hasVersionPath(base) {
+			// Ollama and most others serve the API under /v1: every path
+			// without it is 404, whatever the model.
+			return fmt.Sprintf("%s answered %s: %s; the base URL has no version path: did you mean %s/v1? (set in %s)", base, status, detail, base, b.urlFrom)
+		}
 		msg := fmt.Sprintf("model %q not found at %s (%s): %s; name one the server has with --openai-model or the session's model", model, base, status, detail)
 		if b.isLocalOllama() {
 			msg += fmt.Sprintf(", or run `ollama pull %s`", model)
