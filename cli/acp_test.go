@@ -57,6 +57,11 @@ func TestACPServesACPOnStdout(t *testing.T) {
 
 	errb.Reset()
 	assert.Equal(t, 2, Main([]string{"acp", "--no-such-flag"}, io.NopCloser(strings.NewReader("")), &out, &errb, "test"))
-	assert.Contains(t, errb.String(), "-login", "acp's own flag is listed with the shared ones")
-	assert.Contains(t, errb.String(), "-backend")
+	assert.Contains(t, errb.String(), "-no-such-flag", "the error names the flag")
+	assert.Contains(t, errb.String(), "tether acp --help", "and where the flags are listed")
+
+	out.Reset()
+	assert.Equal(t, 0, Main([]string{"acp", "--help"}, io.NopCloser(strings.NewReader("")), &out, &errb, "test"))
+	assert.Contains(t, out.String(), "-login", "acp's own flag is listed with the shared ones")
+	assert.Contains(t, out.String(), "-backend")
 }

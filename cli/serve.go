@@ -82,7 +82,11 @@ func serveDialect(args []string, std Stdio, cmd dialectCommand) int {
 			}
 			return exitOK
 		}
-		fmt.Fprintln(std.Err, "Run tether help for the flags and commands.")
+		if cmd == nil {
+			fmt.Fprintln(std.Err, "Run tether help for the flags and commands.")
+		} else {
+			fmt.Fprintf(std.Err, "Run %s --help for the flags.\n", name)
+		}
 		return exitUsage
 	}
 	if *flags.version {

@@ -134,7 +134,7 @@ func (b *Backend) Info() backends.Info {
 		Images:     true,
 		MCPServers: true,
 		Processes:  true,
-		LoggedIn:   func() *bool { ok, _ := loggedIn(); return &ok }(),
+		LoggedIn:   b.loggedIn(),
 		Modes: []backends.Choice{
 			{ID: "default", Name: "Default", Description: "ask before edits and commands"},
 			{ID: "acceptEdits", Name: "Accept edits", Description: "edit files without asking"},
@@ -147,6 +147,16 @@ func (b *Backend) Info() backends.Info {
 // Executable is the path of the claude CLI the backend runs, found as
 // Available finds it; `tether acp --login` runs its login with it.
 func (b *Backend) Executable() (string, error) { return b.executable() }
+
+// loggedIn says whether the CLI looks logged in; nil when there is no CLI
+// to speak of.
+func (b *Backend) loggedIn() *bool {
+	if _, err := b.executable(); err != nil {
+		return nil
+	}
+	ok, _ := loggedIn()
+	return &ok
+}
 
 // executable finds the CLI: --claude-path, then $TETHER_CLAUDE_PATH, then
 // PATH. The error says where it looked and how to install it.

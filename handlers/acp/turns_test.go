@@ -65,7 +65,7 @@ func TestPermissionRoundTrips(t *testing.T) {
 	require.Len(t, perm.Options, 3)
 	assert.Equal(t, []string{"allow_once", "allow_always", "reject_once"}, []string{perm.Options[0].Kind, perm.Options[1].Kind, perm.Options[2].Kind})
 	assert.Equal(t, "Allow", perm.Options[0].Name)
-	assert.Equal(t, `Always allow Bash({"command":"ls"})`, perm.Options[1].Name, "named with the rule it adds")
+	assert.Equal(t, `Always allow Bash(ls:*)`, perm.Options[1].Name, "named with the rule it adds")
 	assert.Equal(t, "Reject", perm.Options[2].Name)
 	c.reply(req.ID, selected(perm.Options[0].OptionID))
 	before, resp := c.waitResponse(p1)
