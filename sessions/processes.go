@@ -70,7 +70,8 @@ func (r *Registry) acquireProcess(ctx context.Context, s *Session) error {
 			o.mu.Unlock()
 		}
 		changed := r.procs.changed
-		if r.procs.max <= 0 || live < r.procs.max {
+		spares := r.spareProcesses()
+		if r.procs.max <= 0 || live+spares < r.procs.max {
 			s.mu.Lock()
 			s.procLive = true
 			s.mu.Unlock()
@@ -78,6 +79,11 @@ func (r *Registry) acquireProcess(ctx context.Context, s *Session) error {
 			return nil
 		}
 		r.mu.Unlock()
+		if spares > 0 && r.stopSpare(ctx) {
+			// A process started ahead for a session to come gives its
+			// slot to a session here now.
+			continue
+		}
 		if victim != nil {
 			r.log.Info("process limit reached; stopping the least recently used idle session's process",
 				"session", s.id, "stopping", victim.id, "limit", r.procs.max)
@@ -141,4 +147,26 @@ func (s *Session) processState() string {
 		return ProcessRunning
 	}
 	return ProcessStopped
+}
+
+// spareProcesses counts the processes backends keep started ahead.
+func (r *Registry) spareProcesses() int {
+	n := 0
+	for _, b := range r.backends {
+		if sp, ok := b.(backends.Spares); ok {
+			n += sp.SpareProcesses()
+		}
+	}
+	return n
+}
+
+// stopSpare stops one spare process of any backend; false when none was.
+func (r *Registry) stopSpare(ctx context.Context) bool {
+	for _, name := range r.names {
+		if sp, ok := r.backends[name].(backends.Spares); ok && sp.StopSpare(ctx) {
+			r.log.Info("process limit reached; stopped a spare process", "backend", name)
+			return true
+		}
+	}
+	return false
 }

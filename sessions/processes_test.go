@@ -163,3 +163,45 @@ func TestWhenEveryProcessIsBusyAPromptWaitsRatherThanFails(t *testing.T) {
 		require.NoError(t, r.Shutdown(context.Background()))
 	})
 }
+
+// spareBackend is a procBackend that also keeps processes started ahead.
+type spareBackend struct {
+	procBackend
+	spares int
+	closed bool
+}
+
+func (b *spareBackend) SpareProcesses() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.spares
+}
+
+func (b *spareBackend) StopSpare(context.Context) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.spares == 0 {
+		return false
+	}
+	b.spares--
+	b.log = append(b.log, "stop spare")
+	return true
+}
+
+func (b *spareBackend) Close(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return nil
+}
+
+func TestSparesCountAgainstTheLimitAndCloseWithTheRegistry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &spareBackend{spares: 1}
+		r := NewRegistry(Config{Backends: []backends.Backend{b}, DefaultBackend: "proc", MaxProcesses: 1})
+		require.NoError(t, (<-ask(r, context.Background(), &recorder{}, "a", "hi")).err)
+		assert.Equal(t, []string{"stop spare", "start a"}, b.events(), "the spare gave its slot to the session")
+		require.NoError(t, r.Shutdown(context.Background()))
+		assert.True(t, b.closed, "the backend's own processes are stopped at shutdown")
+	})
+}

@@ -397,6 +397,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
+		r.closeBackends()
 		close(done)
 	}()
 	select {
@@ -413,6 +414,18 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("%w: sessions were still closing; their processes were killed", ErrShutdownTimeout)
 	case <-timer.C:
 		return fmt.Errorf("%w: sessions still running %v after their processes were killed", ErrShutdownTimeout, killWait)
+	}
+}
+
+// closeBackends stops what backends hold of their own (spare processes),
+// once every session is closed: at once when shutdown's deadline passed.
+func (r *Registry) closeBackends() {
+	for _, name := range r.names {
+		if c, ok := r.backends[name].(backends.Closer); ok {
+			if err := c.Close(r.killCtx); err != nil {
+				r.log.Warn("closing backend", "backend", name, "err", err)
+			}
+		}
 	}
 }
 
