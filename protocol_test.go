@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -533,4 +534,31 @@ func field(t testing.TB, raw json.RawMessage, name string) json.RawMessage {
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m[name]
+}
+
+// Rules "always" added belong to one session, not to its id: cleanup and a
+// new query of the same id, in one write, make a new session that asks
+// again (issue 8 item 2); also with one P, where the old actor is still
+// closing when the new one starts.
+func TestCleanupThenQueryInOneWriteAsksAgain(t *testing.T) {
+	for _, procs := range []int{1, runtime.GOMAXPROCS(0)} {
+		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			c := startTether(t, rpc.FramingNDJSON)
+			q := c.request("session/query", query("A", `/tool Bash {"command":"ls"}`))
+			_, perm := c.waitMethod("permission/request")
+			c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
+			c.waitResponse(q)
+
+			c.sendRaw(`{"jsonrpc":"2.0","id":"cleanup","method":"session/cleanup","params":{"sessionId":"A"}}` + "\n" +
+				`{"jsonrpc":"2.0","id":"again","method":"session/query","params":{"sessionId":"A","prompt":"/tool Bash {\"command\":\"ls\"}"}}` + "\n")
+			_, again := c.waitMethod("permission/request")
+			assert.Equal(t, "again", again.param(t, "queryId"), "the new session asks")
+			c.call("permission/respond", map[string]any{"requestId": again.param(t, "requestId"), "decision": "deny"}, nil)
+			_, resp := c.waitResponseRaw(`"again"`)
+			require.Nil(t, resp.Error)
+			_, resp = c.waitResponseRaw(`"cleanup"`)
+			require.Nil(t, resp.Error)
+		})
+	}
 }
