@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
