@@ -182,7 +182,8 @@ func TestACPSDKClientPermissions(t *testing.T) {
 // permission request is pending withdraws it ($/cancel_request to the
 // client, which answers nothing of its own), marks the tool call failed,
 // and ends the running and the queued prompt "cancelled"; the session
-// then takes prompts again.
+// then takes prompts again, and the client's $/cancel_request cancels one
+// of them.
 func TestACPSDKClientCancelsAPendingPermission(t *testing.T) {
 	tl := findACPTools(t)
 	run := driveTether(t, tl, acpEnv(t), t.TempDir(), strictSteps([]any{"wait_withdraw"},
@@ -197,6 +198,13 @@ func TestACPSDKClientCancelsAPendingPermission(t *testing.T) {
 		step{"op": "await", "request": []string{"running", "queued"}},
 		step{"op": "prompt", "session": "s", "prompt": "still here", "expectText": "still here",
 			"expect": map[string]any{"stopReason": "end_turn"}},
+		// $/cancel_request from the client cancels one prompt: -32800.
+		step{"op": "prompt", "session": "s", "as": "long", "prompt": "/tokens 1\n/sleep 60000", "wait": false,
+			"expect": map[string]any{"error": map[string]any{"code": -32800}}},
+		// Two chunks of "still here", then the long prompt's first: it runs.
+		step{"op": "wait_updates", "session": "s", "kind": "agent_message_chunk", "count": 3},
+		step{"op": "cancel_request", "request": "long"},
+		step{"op": "await", "request": "long"},
 	), mockArgs...)
 	require.Equal(t, 0, run.code)
 
@@ -207,7 +215,7 @@ func TestACPSDKClientCancelsAPendingPermission(t *testing.T) {
 	assert.JSONEq(t, `{"requestId":`+string(asked[0].ID)+`}`, string(withdrawn[0].Params))
 
 	prompts := of(run.evs, "send", "session/prompt")
-	require.Len(t, prompts, 3)
+	require.Len(t, prompts, 4)
 	var withdrawnAt, runningAt, queuedAt, failedAt int
 	for i, ev := range run.evs {
 		switch {
