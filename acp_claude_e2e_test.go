@@ -26,6 +26,8 @@ import (
 //     permission request shows the same call;
 //   - mode acceptEdits (session/set_config_option): the next Write runs
 //     without asking;
+//   - an image prompt: the image reaches the API; the CLI's slash
+//     commands arrive as available_commands_update;
 //   - model haiku: the CLI's next API request is for a Haiku model.
 //
 // When drive.mjs closes Tether's input, Tether and every CLI process
@@ -71,6 +73,10 @@ func TestACPSDKClientOnRealClaude(t *testing.T) {
 			{"op": "set_config_option", "session": "s", "configId": "mode", "value": "acceptEdits"},
 			{"op": "prompt", "session": "s", "prompt": "now write accepted.txt", "expect": map[string]any{"stopReason": "end_turn"}},
 			{"op": "check_file", "path": "accepted.txt", "content": "accepted.txt written\n"},
+			{"op": "prompt", "session": "s", "prompt": []any{
+				map[string]any{"type": "text", "text": "what is in this picture?"},
+				map[string]any{"type": "image", "mimeType": "image/png", "data": onePixelPNG},
+			}, "expect": map[string]any{"stopReason": "end_turn"}},
 			{"op": "set_config_option", "session": "s", "configId": "model", "value": "haiku"},
 			{"op": "prompt", "session": "s", "prompt": "say hello again", "expect": map[string]any{"stopReason": "end_turn"}},
 		},
@@ -138,6 +144,25 @@ func TestACPSDKClientOnRealClaude(t *testing.T) {
 	}
 	assert.Equal(t, []string{"acceptEdits"}, modes)
 
+	// The image reaches the API as an image block of the user's message.
+	var sawImage bool
+	for _, r := range api.Recorded() {
+		for _, m := range r.Messages {
+			sawImage = sawImage || m.Role == "user" && strings.Contains(string(m.Content), onePixelPNG) &&
+				strings.Contains(string(m.Content), `"type":"image"`)
+		}
+	}
+	assert.True(t, sawImage, "the prompt's image reached the Messages API")
+
+	// The CLI's slash commands, once.
+	var commands int
+	for _, u := range acpUpdates(t, run.evs) {
+		if u.Update.Kind == "available_commands_update" {
+			commands++
+		}
+	}
+	assert.Equal(t, 1, commands, "available_commands_update from the CLI's init")
+
 	// The model switch reaches the CLI: its last request is for Haiku.
 	var models []string
 	for _, r := range api.Recorded() {
@@ -149,3 +174,6 @@ func TestACPSDKClientOnRealClaude(t *testing.T) {
 	assert.NotContains(t, strings.ToLower(models[0]), "haiku")
 	assert.Contains(t, strings.ToLower(models[len(models)-1]), "haiku", "models asked for: %v", models)
 }
+
+// onePixelPNG is a 1×1 PNG, base64.
+const onePixelPNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
