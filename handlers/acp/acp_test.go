@@ -113,8 +113,8 @@ func TestNewSessionErrors(t *testing.T) {
 	}{
 		{map[string]any{"mcpServers": []any{}}, rpc.CodeInvalidParams, "cwd", "required"},
 		{map[string]any{"cwd": "relative/dir", "mcpServers": []any{}}, rpc.CodeInvalidParams, "cwd", "not an absolute path"},
-		{map[string]any{"cwd": "/", "mcpServers": []any{map[string]any{"name": "fs", "command": "mcp-fs", "args": []any{}, "env": []any{}}}},
-			rpc.CodeInvalidParams, "", "the mock backend cannot use MCP servers"},
+		{map[string]any{"cwd": "/", "mcpServers": []any{map[string]any{"type": "acp", "name": "fs", "id": "mcp-1"}}},
+			rpc.CodeInvalidParams, "mcpServers[0]", "unsupported MCP transport"},
 	} {
 		e := c.callError("session/new", tc.params)
 		assert.Equal(t, tc.code, e.Code, "%v", tc.params)
