@@ -29,9 +29,9 @@ type step = map[string]any
 // mockArgs are `tether acp`'s arguments for the mock backend.
 var mockArgs = []string{"--backend", "mock"}
 
-// TestACPSDKClientStreamsAPrompt: initialize, session/new and a prompt
-// whose chunks concatenate exactly to the mock's text, JSON escapes and
-// all.
+// TestACPSDKClientStreamsAPrompt: initialize, session/new (with an MCP
+// server, as Zed sends) and a prompt whose chunks concatenate exactly to
+// the mock's text, JSON escapes and all.
 func TestACPSDKClientStreamsAPrompt(t *testing.T) {
 	tl := findACPTools(t)
 	cwd := t.TempDir()
@@ -39,7 +39,11 @@ func TestACPSDKClientStreamsAPrompt(t *testing.T) {
 	want := "Grüße, \"quoted\" back\\slash <tag> & 😀 bell\a\nsecond line with spaces\ntok1 tok2 tok3"
 	run := driveTether(t, tl, acpEnv(t), cwd, strictSteps(nil,
 		step{"op": "initialize", "expect": map[string]any{"protocolVersion": 1}},
-		step{"op": "new_session", "as": "s"},
+		// As Zed does: every MCP server the user configured goes to every
+		// agent. The mock cannot use them and runs without them.
+		step{"op": "new_session", "as": "s", "mcpServers": []any{
+			map[string]any{"name": "files", "command": "mcp-files", "args": []any{}, "env": []any{}},
+		}},
 		step{"op": "prompt", "session": "s", "prompt": prompt,
 			"expect": map[string]any{"stopReason": "end_turn"}, "expectText": want, "expectChunks": 14},
 	), mockArgs...)
