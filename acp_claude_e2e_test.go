@@ -92,6 +92,7 @@ func TestACPSDKClientOnRealClaude(t *testing.T) {
 	}
 	require.NotEmpty(t, usage, "a usage_update in the first turn")
 	assert.Positive(t, usage[len(usage)-1].Update.Used, "tokens in the context")
+	assert.Positive(t, usage[len(usage)-1].Update.Size, "the model's context window")
 
 	// The asked Write: shown, asked about, then completed.
 	asked := run.turn(t, 1)

@@ -53,14 +53,11 @@ func findACPTools(t *testing.T) acpTools {
 // them).
 type acpEvent struct {
 	Event    string          `json:"event"`
-	N        int             `json:"n"`
-	Op       string          `json:"op"`
 	ID       json.RawMessage `json:"id"`
 	Method   string          `json:"method"`
 	Params   json.RawMessage `json:"params"`
 	Result   json.RawMessage `json:"result"`
 	Error    json.RawMessage `json:"error"`
-	OK       *bool           `json:"ok"`
 	Code     *int            `json:"code"`
 	What     string          `json:"what"`
 	Msg      string          `json:"message"`
@@ -81,10 +78,9 @@ type acpUpdate struct {
 		Locations  []struct {
 			Path string `json:"path"`
 		} `json:"locations"`
-		CurrentModeID string          `json:"currentModeId"`
-		ConfigOptions json.RawMessage `json:"configOptions"`
-		Used          int64           `json:"used"`
-		Size          int64           `json:"size"`
+		CurrentModeID string `json:"currentModeId"`
+		Used          int64  `json:"used"`
+		Size          int64  `json:"size"`
 	} `json:"update"`
 }
 
