@@ -37,6 +37,10 @@ fi
 go vet ./...
 "$tools/staticcheck" ./...
 
+# The ACP test tools' self-test: drive.mjs against agent.mjs, every case
+# (a few seconds), on testdeps' Node 22.
+NODE=testdeps/node_modules/.bin/node bash testdata/acp/selftest.sh
+
 go test -race -count=1 -shuffle=on "$@" ./...
 
 # Fuzz targets: a bounded run of each on top of its seed corpus in testdata.

@@ -121,8 +121,6 @@ func (d *Dialect) switchBackend(s *session, name string) error {
 		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("unknown backend %q", name)}
 	case !info.Available:
 		return &sessions.ParamError{Field: "value", Reason: fmt.Sprintf("the %s backend cannot run here: %s", name, info.Detail)}
-	case len(s.mcpServers) > 0 && !info.MCPServers:
-		return fmt.Errorf("%w: the %s backend cannot use the session's MCP servers", backends.ErrUnsupported, name)
 	}
 	d.reg.Close(s.id, func(bool) {})
 	d.mu.Lock()

@@ -80,20 +80,33 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 	}, nil)
 }
 
-// authenticate cannot log in (see authSetup): it answers "authentication
-// required" with how to do it.
+// authenticate cannot log in (see authSetup). It succeeds when there is
+// nothing to log in to: the backend a new session gets (claude's, for the
+// claude login) needs no login or looks logged in. Otherwise it answers
+// "authentication required" with how to log in. Clients that
+// authenticate before every session (CodeCompanion does, with the first
+// method) would otherwise never get to one.
 func (d *Dialect) authenticate(_ context.Context, req *rpc.Request) {
 	var p schema.AuthenticateRequest
 	if err := decode(req.Params, &p, true); err != nil {
 		req.Reply(nil, err)
 		return
 	}
+	var backend string
 	switch p.MethodId {
-	case authSetup, authClaudeLogin:
-		req.Reply(nil, rpc.NewError(CodeAuthRequired, authHelp, nil))
+	case authSetup:
+		backend = d.reg.DefaultBackend()
+	case authClaudeLogin:
+		backend = "claude"
 	default:
 		req.Reply(nil, &sessions.ParamError{Field: "methodId", Reason: fmt.Sprintf("unknown auth method %q", p.MethodId)})
+		return
 	}
+	if info, ok := d.backendInfo(backend); ok && info.Available && (info.LoggedIn == nil || *info.LoggedIn) {
+		req.Reply(schema.AuthenticateResponse{}, nil)
+		return
+	}
+	req.Reply(nil, rpc.NewError(CodeAuthRequired, authHelp, nil))
 }
 
 func (d *Dialect) newSession(_ context.Context, req *rpc.Request) {

@@ -119,10 +119,7 @@ func (p *presenter) ToolUse(u backends.ToolUse) {
 // do. A backend that says no kind or title gets "other" and the tool's
 // name.
 func toolCall(u backends.ToolUse) schema.ToolCallUpdate {
-	kind := schema.ToolKind(u.Kind)
-	if kind == "" {
-		kind = schema.ToolKindOther
-	}
+	kind := toolKind(u.Kind)
 	title := u.Title
 	if title == "" {
 		title = u.Name
@@ -146,6 +143,19 @@ func toolCall(u backends.ToolUse) schema.ToolCallUpdate {
 		}})
 	}
 	return call
+}
+
+// toolKind is kind when ACP has it, else "other". ACP clients drop a
+// kind they do not know (the TypeScript SDK's schema does, silently), and
+// a backend may pass on another agent's.
+func toolKind(kind string) schema.ToolKind {
+	switch k := schema.ToolKind(kind); k {
+	case schema.ToolKindRead, schema.ToolKindEdit, schema.ToolKindDelete, schema.ToolKindMove,
+		schema.ToolKindSearch, schema.ToolKindExecute, schema.ToolKindThink, schema.ToolKindFetch,
+		schema.ToolKindSwitchMode:
+		return k
+	}
+	return schema.ToolKindOther
 }
 
 // rawJSON passes raw on as it is when it is JSON, as a JSON string when it
@@ -186,16 +196,29 @@ func (p *presenter) ToolResult(r backends.ToolResult) {
 func (p *presenter) Plan(entries []backends.PlanEntry) {
 	u := schema.SessionUpdatePlan{SessionUpdate: "plan", Entries: make([]schema.PlanEntry, 0, len(entries))}
 	for _, e := range entries {
-		priority, status := schema.PlanEntryPriority(e.Priority), schema.PlanEntryStatus(e.Status)
-		if priority == "" {
-			priority = schema.PlanEntryPriorityMedium
-		}
-		if status == "" {
-			status = schema.PlanEntryStatusPending
-		}
-		u.Entries = append(u.Entries, schema.PlanEntry{Content: e.Content, Priority: priority, Status: status})
+		u.Entries = append(u.Entries, schema.PlanEntry{Content: e.Content, Priority: planPriority(e.Priority), Status: planStatus(e.Status)})
 	}
 	p.notify(u)
+}
+
+// planPriority is priority when ACP has it, else medium: a plan entry
+// with another fails ACP's schema, and the client drops the entry (the
+// TypeScript SDK shows the plan without it).
+func planPriority(priority string) schema.PlanEntryPriority {
+	switch p := schema.PlanEntryPriority(priority); p {
+	case schema.PlanEntryPriorityHigh, schema.PlanEntryPriorityMedium, schema.PlanEntryPriorityLow:
+		return p
+	}
+	return schema.PlanEntryPriorityMedium
+}
+
+// planStatus is status when ACP has it, else pending (as planPriority).
+func planStatus(status string) schema.PlanEntryStatus {
+	switch s := schema.PlanEntryStatus(status); s {
+	case schema.PlanEntryStatusPending, schema.PlanEntryStatusInProgress, schema.PlanEntryStatusCompleted:
+		return s
+	}
+	return schema.PlanEntryStatusPending
 }
 
 func (p *presenter) Usage(c backends.ContextUsage) {

@@ -50,14 +50,23 @@ func (d *Dialect) openNew(cwd string, mcp []backends.MCPServer) (*session, error
 }
 
 // open creates s in the registry on s.backend and starts the backend.
+//
+// The session's MCP servers go to a backend that can use them; the others
+// run without them. Zed gives every agent all the MCP servers its user
+// configured: refusing them would leave those backends unusable there.
 func (d *Dialect) open(s *session) error {
 	log := d.log.With("session", s.id, "backend", s.backend)
+	mcp := s.mcpServers
+	if info, _ := d.backendInfo(s.backend); len(mcp) > 0 && !info.MCPServers {
+		log.Warn("the backend cannot use MCP servers; the session runs without them", "servers", len(mcp))
+		mcp = nil
+	}
 	return d.reg.Open(sessions.Options{
 		SessionID: s.id,
 		Backend:   s.backend,
 		Options: backends.Options{
 			Cwd:            s.cwd,
-			MCPServers:     s.mcpServers,
+			MCPServers:     mcp,
 			Model:          s.model,
 			PermissionMode: s.mode,
 		},

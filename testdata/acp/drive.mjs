@@ -20,7 +20,7 @@
 // README.md beside this file documents the steps and the events.
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Readable } from "node:stream";
 import { format } from "node:util";
@@ -298,6 +298,20 @@ const fromAgent = Readable.toWeb(child.stdout).pipeThrough(lineTap(onAgentLine))
 
 const permissionAnswers = [...(plan.permissions ?? [])];
 const held = new Set(); // {sessionId, resolve}
+const manual = []; // {params, resolve}, in the order the requests came
+
+/** The answer to a permission request with params that picks answer: an option kind, or {optionId}. */
+function selectOption(answer, params) {
+  const want = typeof answer === "string" ? answer : answer.optionId;
+  const option =
+    (typeof answer === "string" && params.options.find((o) => o.kind === want)) ||
+    params.options.find((o) => o.optionId === want);
+  if (!option) {
+    fail("permission", { message: `no option ${want} among ${params.options.map((o) => o.optionId).join(", ")}` });
+    return { outcome: { outcome: "cancelled" } };
+  }
+  return { outcome: { outcome: "selected", optionId: option.optionId } };
+}
 
 /** Answers session/request_permission with the next entry of plan.permissions. */
 async function answerPermission({ params, signal }) {
@@ -317,15 +331,21 @@ async function answerPermission({ params, signal }) {
       });
     });
   }
-  const want = typeof answer === "string" ? answer : answer.optionId;
-  const option =
-    (typeof answer === "string" && params.options.find((o) => o.kind === want)) ||
-    params.options.find((o) => o.optionId === want);
-  if (!option) {
-    fail("permission", { message: `no option ${want} among ${params.options.map((o) => o.optionId).join(", ")}` });
-    return cancelled;
+  if (answer === "manual") {
+    // Answered by an answer_permission step (or cancelled by the agent's
+    // $/cancel_request), so steps can look at the world in between.
+    return new Promise((res) => {
+      const m = { params, resolve: res };
+      manual.push(m);
+      signal.addEventListener("abort", () => {
+        const i = manual.indexOf(m);
+        if (i >= 0) manual.splice(i, 1);
+        res(cancelled);
+      });
+      wake();
+    });
   }
-  return { outcome: { outcome: "selected", optionId: option.optionId } };
+  return selectOption(answer, params);
 }
 
 // ---------------------------------------------------------------- steps
@@ -557,6 +577,19 @@ const ops = {
   },
   async wait_permission(step) {
     await waitFor(() => permissionRequests >= (step.count ?? 1), `${step.count ?? 1} permission requests`, step.timeoutMs ?? timeoutMs);
+  },
+  async answer_permission(step) {
+    await waitFor(() => manual.length > 0, "a permission request to answer", step.timeoutMs ?? timeoutMs);
+    const m = manual.shift();
+    m.resolve(step.answer === "cancelled" ? { outcome: { outcome: "cancelled" } } : selectOption(step.answer, m.params));
+  },
+  async check_file(step) {
+    const path = resolve(defaultCwd, step.path);
+    const exists = existsSync(path);
+    if (exists !== (step.exists ?? true)) throw new Error(`${path} ${exists ? "exists" : "does not exist"}`);
+    if (step.content !== undefined && readFileSync(path, "utf8") !== step.content) {
+      throw new Error(`${path} holds ${JSON.stringify(readFileSync(path, "utf8").slice(0, 200))}, expected ${JSON.stringify(step.content)}`);
+    }
   },
   async request(step) {
     await call(step, step.method, step.params ?? {});

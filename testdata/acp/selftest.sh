@@ -4,8 +4,10 @@
 # Needs `npm ci --prefix testdeps`. NODE picks the node binary (default:
 # node on PATH; testdeps/node_modules/.bin/node is Node 22).
 set -euo pipefail
-cd "$(dirname "$0")"
 NODE=${NODE:-node}
+# A relative NODE is relative to where we were started.
+case $NODE in */*) NODE=$(cd "$(dirname "$NODE")" && pwd)/$(basename "$NODE") ;; esac
+cd "$(dirname "$0")"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -57,6 +57,13 @@ const checks = {
     expect(ask?.params.options.map((o) => o.kind).join() === "allow_once,allow_always,reject_once,reject_always", "four option kinds offered");
     expect(ask?.params.toolCall.content?.[0]?.type === "diff", "the permission request carries the diff");
   },
+  "permission-manual"() {
+    expectClean();
+    const answers = events.filter((e) => e.event === "answer" && e.method === "session/request_permission");
+    expect(answers.map((a) => a.result.outcome.optionId).join() === "reject_once,allow_once", "answered by the steps: reject_once, then allow_once");
+    const checks = events.filter((e) => e.event === "step" && e.op === "check_file").length;
+    expect(checks === 3, `three check_file steps ran, got ${checks}`);
+  },
   "permission-reject"() {
     expectClean();
     expect(!existsSync(join(dir, "cwd", "allowed.txt")), "allowed.txt was not written");
