@@ -1,0 +1,405 @@
+package acpagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	schema "github.com/coder/acp-go-sdk"
+
+	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/supervisor"
+)
+
+// ProtocolVersion is the ACP version Tether speaks to agents.
+const ProtocolVersion = 1
+
+// host runs one configured agent: at most one process at a time, shared by
+// every session of the agent (ACP multiplexes sessions on one connection).
+// A session attaches to the current process before it uses it and detaches
+// when it no longer does (Suspend, Close, or a crash it noticed); the
+// process is started by the first attach and stopped by the last detach.
+//
+// Goroutines: none of its own. Each process has its own (see process),
+// and the last detach waits for them.
+type host struct {
+	agent Agent
+	cfg   Config
+	log   *slog.Logger
+	// learned keeps what the agent said of itself; the Backend's Info
+	// reads it.
+	learned *learned
+
+	mu       sync.Mutex
+	current  *process // the process new attaches get; nil when none
+	nextProc uint64
+}
+
+// process is one run of the agent's program, from its start to its stop.
+//
+// Goroutines, all ended before down is closed:
+//   - the supervisor's three (stdout reader, stderr reader, waiter);
+//   - the rpc connection's read loop, which runs the handlers of the
+//     agent's messages (handlers.go);
+//   - the starter, which sends initialize and closes ready;
+//   - the monitor, which waits until the process exits or a stop is asked
+//     for, then stops it with the supervisor's ladder, closes the rpc
+//     connection, waits for the starter and closes down.
+//
+// Sessions attach to it (host.acquire) and detach (host.release); the
+// count lives under host.mu.
+type process struct {
+	h    *host
+	gen  uint64 // which run of the agent this is
+	log  *slog.Logger
+	sp   *supervisor.Process
+	conn *rpc.Conn
+	feed *lineFeed
+
+	ready    chan struct{} // closed when initialize was answered, or the start failed
+	startErr error         // set before ready is closed
+	// caps are the agent's capabilities, from its initialize answer; set
+	// before ready is closed.
+	caps schema.AgentCapabilities
+
+	attached int // guarded by h.mu
+
+	stopOnce    sync.Once
+	stopAsked   chan struct{} // closed by requestStop
+	stopCancel  context.CancelFunc
+	starterDone chan struct{}
+	down        chan struct{} // closed when everything of the process has ended
+
+	mu     sync.Mutex
+	routes map[string]*route // by the agent's session id
+}
+
+func newHost(agent Agent, cfg Config, learned *learned, log *slog.Logger) *host {
+	return &host{agent: agent, cfg: cfg, learned: learned, log: log}
+}
+
+// acquire attaches the caller to the agent's process, starting one if
+// there is none (or the last one died), and waits until it has answered
+// initialize. ctx bounds the wait only: the start goes on for the others
+// that wait for it, and is stopped when nobody is attached any more.
+func (h *host) acquire(ctx context.Context) (*process, error) {
+	h.mu.Lock()
+	p := h.current
+	if p != nil && (p.isGone() || p.startFailed()) {
+		h.current, p = nil, nil
+	}
+	if p == nil {
+		var err error
+		if p, err = h.start(); err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		h.current = p
+	}
+	p.attached++
+	h.mu.Unlock()
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		h.release(p, context.Background())
+		return nil, context.Cause(ctx)
+	}
+	if p.startErr != nil {
+		h.release(p, context.Background())
+		return nil, p.startErr
+	}
+	return p, nil
+}
+
+// release detaches the caller; the last one out stops the process (with
+// the ladder; at once with SIGKILL when ctx ends) and waits for it.
+func (h *host) release(p *process, ctx context.Context) {
+	h.mu.Lock()
+	p.attached--
+	last := p.attached == 0
+	if last && h.current == p {
+		h.current = nil
+	}
+	h.mu.Unlock()
+	if last {
+		p.stop(ctx)
+	}
+}
+
+// start starts a process of the agent, with the caller holding h.mu (a
+// fork is quick), and its starter and monitor goroutines.
+func (h *host) start() (*process, error) {
+	h.nextProc++
+	p := &process{
+		h:           h,
+		gen:         h.nextProc,
+		log:         h.log.With("run", h.nextProc),
+		ready:       make(chan struct{}),
+		stopAsked:   make(chan struct{}),
+		starterDone: make(chan struct{}),
+		down:        make(chan struct{}),
+		routes:      make(map[string]*route),
+	}
+	p.feed = newLineFeed(p.badLine)
+	p.sp = supervisor.New(supervisor.Config{
+		Name:        h.agent.Name,
+		Path:        h.agent.Command,
+		Args:        h.agent.Args,
+		Env:         h.env(),
+		Log:         p.log,
+		OnLine:      p.feed.line,
+		OnLongLine:  p.feed.long,
+		OnStdoutEnd: p.feed.end,
+		Grace:       h.cfg.Grace,
+		WaitDelay:   h.cfg.Grace,
+	})
+	if err := p.sp.Start(); err != nil {
+		return nil, fmt.Errorf("%w: %w", backends.ErrFailed, err)
+	}
+	stream := rpc.NewStream(p.feed, stdinWriter{p.sp}, p.feed, rpc.FramingNDJSON, 0, p.log)
+	p.conn = rpc.NewConn(stream, p.log, rpc.Options{
+		CancelMethod: methodCancelRequest,
+		CancelParam:  "requestId",
+	})
+	p.conn.Register(schema.ClientMethodSessionUpdate, p.onUpdate)
+	p.conn.Register(schema.ClientMethodSessionRequestPermission, p.onPermission)
+	p.conn.Start()
+	p.log.Info("agent started", "pid", p.sp.Pid(), "command", h.agent.commandLine())
+
+	startCtx, cancel := context.WithTimeout(context.Background(), h.cfg.StartTimeout)
+	p.stopCancel = cancel
+	go p.starter(startCtx)
+	go p.monitor()
+	return p, nil
+}
+
+// env is the agent's environment: Tether's, plus the configured variables.
+func (h *host) env() []string {
+	env := os.Environ()
+	names := make([]string, 0, len(h.agent.Env))
+	for name := range h.agent.Env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		env = append(env, name+"="+h.agent.Env[name])
+	}
+	return env
+}
+
+// methodCancelRequest cancels a request, in both directions.
+const methodCancelRequest = "$/cancel_request"
+
+// starter is the starter goroutine: initialize, then ready.
+func (p *process) starter(ctx context.Context) {
+	defer close(p.starterDone)
+	p.startErr = p.initialize(ctx)
+	if p.startErr != nil {
+		p.log.Warn("agent did not start", "err", p.startErr)
+	}
+	close(p.ready)
+}
+
+// initialize is ACP's handshake: Tether's capabilities (no fs, no
+// terminal: the agent uses its own), the agent's answer kept.
+func (p *process) initialize(ctx context.Context) error {
+	var res schema.InitializeResponse
+	err := p.conn.Call(ctx, schema.AgentMethodInitialize, schema.InitializeRequest{
+		ProtocolVersion: ProtocolVersion,
+		ClientCapabilities: schema.ClientCapabilities{
+			Fs:       schema.FileSystemCapabilities{ReadTextFile: false, WriteTextFile: false},
+			Terminal: false,
+		},
+		ClientInfo: &schema.Implementation{Name: "tether", Title: ptr("Tether")},
+	}, &res)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return p.failure(fmt.Errorf("it did not answer initialize within %v (--agent-start-timeout); is %q an ACP agent? (Gemini CLI needs --acp)", p.h.cfg.StartTimeout, p.h.agent.commandLine()))
+		}
+		return p.failure(fmt.Errorf("initialize: %w", p.callError(err)))
+	}
+	if res.ProtocolVersion != ProtocolVersion {
+		return p.failure(fmt.Errorf("it speaks ACP version %d; Tether speaks %d", res.ProtocolVersion, ProtocolVersion))
+	}
+	p.caps = res.AgentCapabilities
+	p.h.learned.capabilities(res.AgentCapabilities)
+	name := ""
+	if res.AgentInfo != nil {
+		name = res.AgentInfo.Name + " " + res.AgentInfo.Version
+	}
+	p.log.Info("agent ready", "agent", strings.TrimSpace(name), "loadSession", p.caps.LoadSession,
+		"resume", p.caps.SessionCapabilities.Resume != nil, "close", p.caps.SessionCapabilities.Close != nil)
+	return nil
+}
+
+// monitor is the monitor goroutine: see process.
+func (p *process) monitor() {
+	defer close(p.down)
+	select {
+	case <-p.sp.Exited():
+		select {
+		case <-p.stopAsked:
+		default:
+			p.log.Warn("agent exited", "status", p.sp.ExitStatus())
+		}
+	case <-p.stopAsked:
+	}
+	// Ends whatever it left behind when it exited by itself.
+	if err := p.sp.Stop(context.Background()); err != nil {
+		p.log.Error("stopping the agent", "err", err)
+	}
+	p.stopCancel()
+	<-p.starterDone
+	p.conn.Close()
+	p.log.Info("agent stopped", "status", p.sp.ExitStatus())
+}
+
+// stop asks the monitor to stop the process and waits until everything of
+// it has ended; when ctx ends first, the process is killed at once.
+func (p *process) stop(ctx context.Context) {
+	p.stopOnce.Do(func() { close(p.stopAsked) })
+	select {
+	case <-p.down:
+	case <-ctx.Done():
+		p.log.Warn("killing the agent: no time left to stop it gently")
+		_ = p.sp.Kill()
+		<-p.down
+	}
+}
+
+// isGone reports whether the process's output has ended (it exited, or it
+// is being stopped): nothing more can come from it.
+func (p *process) isGone() bool {
+	select {
+	case <-p.conn.InputEnded():
+		return true
+	case <-p.conn.Broken():
+		return true
+	case <-p.stopAsked:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) startFailed() bool {
+	select {
+	case <-p.ready:
+		return p.startErr != nil
+	default:
+		return false
+	}
+}
+
+// exitWait bounds how long a fault waits for the process's exit status
+// once its output has ended, so the error can say how it ended.
+const exitWait = 2 * time.Second
+
+// failure is err as ErrFailed, with how the process ended and the tail of
+// its stderr.
+func (p *process) failure(err error) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %v", p.h.agent.Name, err)
+	if p.isGone() {
+		timer := time.NewTimer(exitWait)
+		select {
+		case <-p.sp.Exited():
+		case <-timer.C:
+		}
+		timer.Stop()
+		fmt.Fprintf(&b, " (%s)", p.sp.ExitStatus())
+	}
+	if tail := strings.TrimSpace(p.sp.StderrTail()); tail != "" {
+		b.WriteString("; stderr: ")
+		b.WriteString(lastLines(tail, 20, 2000))
+	}
+	return fmt.Errorf("%w: %s", backends.ErrFailed, b.String())
+}
+
+// callError turns an error of a call to the agent into what a user reads:
+// the agent's own error as it said it, or that its output ended.
+func (p *process) callError(err error) error {
+	var re *rpc.Error
+	switch {
+	case errors.As(err, &re):
+		msg := re.Message
+		if len(re.Data) > 0 && string(re.Data) != "null" {
+			msg += " " + string(re.Data)
+		}
+		return fmt.Errorf("the agent answered error %d: %s", re.Code, msg)
+	case errors.Is(err, rpc.ErrInputEnded):
+		return errors.New("the agent's output ended (it exited or closed its stdout)")
+	}
+	return err
+}
+
+// badLine reports a line of stdout that is not ACP to every running turn
+// of the process (which session it was meant for cannot be told).
+func (p *process) badLine(start []byte, size int64) {
+	var detail string
+	if start == nil {
+		detail = fmt.Sprintf("%s wrote a line of %d bytes on stdout, over the %d MiB limit; skipped", p.h.agent.Name, size, supervisor.DefaultMaxLine>>20)
+	} else {
+		detail = fmt.Sprintf("%s wrote a line that is not ACP on stdout; skipped: %q", p.h.agent.Name, start)
+	}
+	p.log.Warn("agent output skipped", "detail", detail)
+	p.mu.Lock()
+	routes := make([]*route, 0, len(p.routes))
+	for _, r := range p.routes {
+		routes = append(routes, r)
+	}
+	p.mu.Unlock()
+	for _, r := range routes {
+		r.notice(detail)
+	}
+}
+
+// route returns the route of the agent's session id, making it if create
+// is set.
+func (p *process) route(id string, create bool) *route {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.routes[id]
+	if r == nil && create && len(p.routes) < maxRoutes {
+		r = newRoute(id)
+		p.routes[id] = r
+	}
+	return r
+}
+
+// maxRoutes bounds the routes of one process: an agent that sends updates
+// for sessions nobody opened must not grow the map without end.
+const maxRoutes = 4096
+
+func (p *process) dropRoute(id string) {
+	p.mu.Lock()
+	delete(p.routes, id)
+	p.mu.Unlock()
+}
+
+// lastLines is the last n lines of s, at most max bytes.
+func lastLines(s string, n, max int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := strings.Join(lines, "\n")
+	if len(out) > max {
+		cut := len(out) - max
+		for cut < len(out) && !utf8.RuneStart(out[cut]) {
+			cut++
+		}
+		out = "…" + out[cut:]
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
