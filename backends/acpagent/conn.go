@@ -140,16 +140,21 @@ func (c *conn) reload(ctx context.Context, method string) error {
 		ConfigOptions []schema.SessionConfigOption `json:"configOptions"`
 		Modes         *schema.SessionModeState     `json:"modes"`
 	}
-	var params any = schema.LoadSessionRequest{SessionId: schema.SessionId(c.sessionID), Cwd: c.opts.Cwd, McpServers: servers}
-	if method == schema.AgentMethodSessionResume {
-		params = schema.ResumeSessionRequest{SessionId: schema.SessionId(c.sessionID), Cwd: c.opts.Cwd, McpServers: servers}
-	}
+	params := reloadParams{SessionID: c.sessionID, Cwd: c.opts.Cwd, MCPServers: servers}
 	if err := c.proc.conn.Call(sctx, method, params, &res); err != nil {
 		return c.setupError(ctx, sctx, method, err)
 	}
 	c.noteState(res.ConfigOptions, res.Modes)
 	c.log.Info("agent session reloaded", "agent_session", c.sessionID, "method", method)
 	return nil
+}
+
+// reloadParams are session/load's and session/resume's params. The
+// schema's resume type leaves an empty mcpServers out, which ACP requires.
+type reloadParams struct {
+	SessionID  string             `json:"sessionId"`
+	Cwd        string             `json:"cwd"`
+	MCPServers []schema.McpServer `json:"mcpServers"`
 }
 
 // setupError explains a failed setup call.

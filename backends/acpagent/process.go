@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -195,6 +196,41 @@ func (h *host) env() []string {
 	return env
 }
 
+// initializeParams is initialize's params, written out in full: the
+// schema's types leave false capabilities out, which means the same but
+// says less to whoever reads a trace.
+type initializeParams struct {
+	ProtocolVersion    int                `json:"protocolVersion"`
+	ClientCapabilities clientCapabilities `json:"clientCapabilities"`
+	ClientInfo         clientInfo         `json:"clientInfo"`
+}
+
+// clientCapabilities are what Tether serves the agent: nothing. The agent
+// reads and writes files and runs commands itself, asking permission
+// first; ACP's fs and terminal methods are answered "method not found".
+type clientCapabilities struct {
+	Fs struct {
+		ReadTextFile  bool `json:"readTextFile"`
+		WriteTextFile bool `json:"writeTextFile"`
+	} `json:"fs"`
+	Terminal bool `json:"terminal"`
+}
+
+type clientInfo struct {
+	Name    string `json:"name"`
+	Title   string `json:"title"`
+	Version string `json:"version"`
+}
+
+// version is Tether's module version, or "dev" for a build from a work
+// tree.
+func version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+
 // methodCancelRequest cancels a request, in both directions.
 const methodCancelRequest = "$/cancel_request"
 
@@ -212,13 +248,9 @@ func (p *process) starter(ctx context.Context) {
 // terminal: the agent uses its own), the agent's answer kept.
 func (p *process) initialize(ctx context.Context) error {
 	var res schema.InitializeResponse
-	err := p.conn.Call(ctx, schema.AgentMethodInitialize, schema.InitializeRequest{
+	err := p.conn.Call(ctx, schema.AgentMethodInitialize, initializeParams{
 		ProtocolVersion: ProtocolVersion,
-		ClientCapabilities: schema.ClientCapabilities{
-			Fs:       schema.FileSystemCapabilities{ReadTextFile: false, WriteTextFile: false},
-			Terminal: false,
-		},
-		ClientInfo: &schema.Implementation{Name: "tether", Title: ptr("Tether")},
+		ClientInfo:      clientInfo{Name: "tether", Title: "Tether", Version: version()},
 	}, &res)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
