@@ -197,16 +197,32 @@ func subject(tc *toolCall) string {
 }
 
 // contentText is the first line of the first text block of a call's
-// content.
+// content, Markdown code fences left out (claude-agent-acp wraps output in
+// them).
 func contentText(content []schema.ToolCallContent) string {
 	for _, c := range content {
 		if c.Content != nil && c.Content.Content.Text != nil {
-			if line := oneLine(c.Content.Content.Text.Text, maxDetail); line != "" {
+			if line := oneLine(unfenced(c.Content.Content.Text.Text), maxDetail); line != "" {
 				return line
 			}
 		}
 	}
 	return ""
+}
+
+// unfenced is s without its lines that open or close a code block.
+func unfenced(s string) string {
+	if !strings.Contains(s, "```") {
+		return s
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "```") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 // oneLine is the first line of s with text, trimmed, cut to max runes.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	schema "github.com/coder/acp-go-sdk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -121,4 +122,29 @@ func TestPromptsWithinWhatTheAgentTakes(t *testing.T) {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestSummaries are one line: the call's title and the first line of its
+// text, code fences left out.
+func TestSummaries(t *testing.T) {
+	text := func(s string) []schema.ToolCallContent {
+		return []schema.ToolCallContent{schema.ToolContent(schema.TextBlock(s))}
+	}
+	for _, tc := range []struct {
+		title   string
+		content []schema.ToolCallContent
+		failed  bool
+		want    string
+	}{
+		{"Write a.txt", text("Wrote 1 line\nmore"), false, "Write a.txt (Wrote 1 line)"},
+		{"Write a.txt", text("```\nThe user refused.\n```"), true, "Write a.txt: error: The user refused."},
+		{"make", nil, true, "make: error: failed"},
+		{"", nil, false, "execute"},
+		{"Edit a.go", []schema.ToolCallContent{schema.ToolDiffContent("/a.go", "new", "old")}, false, "Edit a.go (1 edit)"},
+	} {
+		c := &toolCall{use: backends.ToolUse{Kind: "execute"}}
+		title := tc.title
+		merge(c, &wireToolCall{Title: &title, Content: tc.content})
+		assert.Equal(t, tc.want, summary(c, tc.failed))
+	}
 }
