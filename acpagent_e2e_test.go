@@ -183,7 +183,6 @@ func TestACPAgentThroughTethersProtocol(t *testing.T) {
 	}
 }
 
-
 // claudeAgent is claude-agent-acp as an ACP agent named "claude-acp", on
 // the pinned claude CLI and the fake Messages API at apiURL, hermetic
 // (claudetest.Env), with mark in its environment (and so in its CLI's)
