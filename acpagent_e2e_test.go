@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -202,19 +203,25 @@ func (tl acpTools) claudeAgent(t testing.TB, apiURL, mark string) acpagent.Agent
 	return acpagent.Agent{Name: "claude-acp", Command: tl.node, Args: []string{tl.claudeACP}, Env: env, From: "test"}
 }
 
-// fakeClaude answers "write FILE" with a Write tool call of FILE, and a
-// tool result with "Done."; "wait" with a chunk and then nothing until the
-// client goes away; anything else with "Hello from the fake API".
+// fakeClaude answers a prompt line "write FILE" with a Write tool call of
+// FILE, and its tool result with "Done."; a line "wait..." with a chunk and
+// then nothing until the client goes away; anything else with "Hello from
+// the fake API". Requests without tools (titles) get a title.
 func fakeClaude(t testing.TB) *claudetest.FakeAPI {
+	write := regexp.MustCompile(`(?m)^write (\S+)$`)
+	wait := regexp.MustCompile(`(?m)^wait`)
 	return claudetest.NewFakeAPI(t, func(req claudetest.Request) []claudetest.Event {
 		last := req.LastUserText()
 		switch {
+		case len(req.Tools) == 0:
+			return claudetest.TextReply(req.Model, "A title")
 		case strings.HasPrefix(last, "tool_result:"):
 			return claudetest.TextReply(req.Model, "Done.")
-		case strings.HasPrefix(last, "write "):
-			input, _ := json.Marshal(map[string]string{"file_path": strings.TrimPrefix(last, "write "), "content": "allowed\n"})
-			return claudetest.ToolReply(req.Model, "toolu_write_"+filepath.Base(last), "Write", string(input))
-		case strings.HasPrefix(last, "wait"):
+		case write.MatchString(last):
+			file := write.FindStringSubmatch(last)[1]
+			input, _ := json.Marshal(map[string]string{"file_path": file, "content": "allowed\n"})
+			return claudetest.ToolReply(req.Model, "toolu_write_"+filepath.Base(file), "Write", string(input))
+		case wait.MatchString(last):
 			return append(claudetest.TextReply(req.Model, "Working")[:3], claudetest.Hold())
 		}
 		return claudetest.TextReply(req.Model, "Hello", " from", " the fake API")
