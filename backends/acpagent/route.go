@@ -122,18 +122,20 @@ func (r *route) notice(detail string) { r.deliver(event{kind: evNotice, text: de
 // The handlers below run on the process's rpc read loop, in the order the
 // agent wrote its messages.
 
-// sessionUpdate is the part of session/update's params decoded first: the
-// session, and the update as it is.
-type sessionUpdate struct {
-	SessionID string          `json:"sessionId"`
-	Update    json.RawMessage `json:"update"`
+// updateHead is the part of session/update's params every update has: the
+// session, the update's kind and, for chunks, a content block (a list for
+// tool calls: kept raw, decoded by kind).
+type updateHead struct {
+	SessionID string `json:"sessionId"`
+	Update    struct {
+		Kind    string          `json:"sessionUpdate"`
+		Content json.RawMessage `json:"content"`
+	} `json:"update"`
 }
 
-// updateHead is what every update has: its kind, and (chunks) a content
-// block.
-type updateHead struct {
-	Kind    string          `json:"sessionUpdate"`
-	Content json.RawMessage `json:"content"`
+// updateOf is session/update's params with the update decoded as T.
+type updateOf[T any] struct {
+	Update T `json:"update"`
 }
 
 // textContent is a content block's type and, for text, its text.
@@ -144,49 +146,66 @@ type textContent struct {
 	Name string `json:"name"`
 }
 
-// onUpdate handles session/update. Message and thought chunks, the hot
-// path, are decoded into plain structs; everything else into the schema's
-// types.
+// onUpdate handles session/update. Text chunks, the hot path, are read by
+// chunkOf; anything else is decoded once into what every update has, and
+// then again into its kind's own type.
 func (p *process) onUpdate(_ context.Context, req *rpc.Request) {
-	var n sessionUpdate
-	var head updateHead
-	if err := json.Unmarshal(req.Params, &n); err != nil || json.Unmarshal(n.Update, &head) != nil {
-		p.log.Warn("agent sent a session/update that does not decode; ignored", "params", truncate(string(req.Params), 300))
+	if c, ok := chunkOf(req.Params); ok {
+		if r := p.route(c.sessionID, false); r != nil && c.text != "" {
+			ek := evToken
+			if c.thought {
+				ek = evThinking
+			}
+			r.deliver(event{kind: ek, text: c.text})
+		}
 		return
 	}
-	switch head.Kind {
+	var head updateHead
+	if err := json.Unmarshal(req.Params, &head); err != nil {
+		p.log.Warn("agent sent a session/update that does not decode; ignored", "params", truncate(string(req.Params), 300), "err", err)
+		return
+	}
+	id, kind := head.SessionID, head.Update.Kind
+	switch kind {
 	case "agent_message_chunk", "agent_thought_chunk":
-		r := p.route(n.SessionID, false)
+		r := p.route(id, false)
 		if r == nil {
 			return
 		}
 		var c textContent
-		if err := json.Unmarshal(head.Content, &c); err != nil {
-			p.log.Warn("agent sent a chunk whose content does not decode; ignored", "session", n.SessionID, "err", err)
+		if err := json.Unmarshal(head.Update.Content, &c); err != nil {
+			p.log.Warn("agent sent a chunk whose content does not decode; ignored", "session", id, "err", err)
 			return
 		}
 		text := chunkText(c)
 		if text == "" {
 			return
 		}
-		kind := evToken
-		if head.Kind == "agent_thought_chunk" {
-			kind = evThinking
+		ek := evToken
+		if kind == "agent_thought_chunk" {
+			ek = evThinking
 		}
-		r.deliver(event{kind: kind, text: text})
-	case "tool_call":
-		p.deliverDecoded(n, head.Kind, evToolCall, &wireToolCall{})
-	case "tool_call_update":
-		p.deliverDecoded(n, head.Kind, evToolCallUpdate, &wireToolCall{})
-	case "plan":
-		p.deliverDecoded(n, head.Kind, evPlan, &schema.SessionUpdatePlan{})
-	case "available_commands_update":
-		var u schema.SessionAvailableCommandsUpdate
-		if !p.decodeUpdate(n, head.Kind, &u) {
+		r.deliver(event{kind: ek, text: text})
+	case "tool_call", "tool_call_update":
+		u, ok := decodeUpdate[wireToolCall](p, req, id, kind)
+		r := p.route(id, false)
+		if !ok || r == nil {
 			return
 		}
-		r := p.route(n.SessionID, true)
-		if r == nil {
+		ek := evToolCall
+		if kind == "tool_call_update" {
+			ek = evToolCallUpdate
+		}
+		r.deliver(event{kind: ek, update: u})
+	case "plan":
+		u, ok := decodeUpdate[schema.SessionUpdatePlan](p, req, id, kind)
+		if r := p.route(id, false); ok && r != nil {
+			r.deliver(event{kind: evPlan, update: u})
+		}
+	case "available_commands_update":
+		u, ok := decodeUpdate[schema.SessionAvailableCommandsUpdate](p, req, id, kind)
+		r := p.route(id, true)
+		if !ok || r == nil {
 			return
 		}
 		r.mu.Lock()
@@ -194,12 +213,9 @@ func (p *process) onUpdate(_ context.Context, req *rpc.Request) {
 		r.mu.Unlock()
 		r.deliver(event{kind: evCommands})
 	case "usage_update":
-		var u schema.SessionUsageUpdate
-		if !p.decodeUpdate(n, head.Kind, &u) {
-			return
-		}
-		r := p.route(n.SessionID, true)
-		if r == nil {
+		u, ok := decodeUpdate[schema.SessionUsageUpdate](p, req, id, kind)
+		r := p.route(id, true)
+		if !ok || r == nil {
 			return
 		}
 		usage := backends.ContextUsage{Used: int64(u.Used), Size: int64(u.Size)}
@@ -211,22 +227,22 @@ func (p *process) onUpdate(_ context.Context, req *rpc.Request) {
 		}
 		r.deliver(event{kind: evUsage, usage: usage})
 	case "config_option_update":
-		var u schema.SessionConfigOptionUpdate
-		if !p.decodeUpdate(n, head.Kind, &u) {
+		u, ok := decodeUpdate[schema.SessionConfigOptionUpdate](p, req, id, kind)
+		if !ok {
 			return
 		}
-		if r := p.route(n.SessionID, true); r != nil {
+		if r := p.route(id, true); r != nil {
 			r.mu.Lock()
 			r.configOptions = u.ConfigOptions
 			r.mu.Unlock()
 		}
 		p.h.learned.options(u.ConfigOptions, nil)
 	case "current_mode_update":
-		var u schema.SessionCurrentModeUpdate
-		if !p.decodeUpdate(n, head.Kind, &u) {
+		u, ok := decodeUpdate[schema.SessionCurrentModeUpdate](p, req, id, kind)
+		if !ok {
 			return
 		}
-		if r := p.route(n.SessionID, true); r != nil {
+		if r := p.route(id, true); r != nil {
 			r.mu.Lock()
 			if r.modes != nil {
 				r.modes.CurrentModeId = u.CurrentModeId
@@ -236,26 +252,19 @@ func (p *process) onUpdate(_ context.Context, req *rpc.Request) {
 	default:
 		// user_message_chunk (a session/load's replay), session_info_update
 		// (a title), and kinds newer than this code: nothing to pass on.
-		p.log.Debug("agent update not passed on", "kind", head.Kind, "session", n.SessionID)
+		p.log.Debug("agent update not passed on", "kind", kind, "session", id)
 	}
 }
 
-// decodeUpdate decodes the update into v, and logs one that does not.
-func (p *process) decodeUpdate(n sessionUpdate, kind string, v any) bool {
-	if err := json.Unmarshal(n.Update, v); err != nil {
-		p.log.Warn("agent sent an update that does not decode; ignored", "kind", kind, "session", n.SessionID, "err", err)
-		return false
+// decodeUpdate decodes the update of session/update's params as T, and
+// logs one that does not decode.
+func decodeUpdate[T any](p *process, req *rpc.Request, id, kind string) (*T, bool) {
+	var u updateOf[T]
+	if err := json.Unmarshal(req.Params, &u); err != nil {
+		p.log.Warn("agent sent an update that does not decode; ignored", "kind", kind, "session", id, "err", err)
+		return nil, false
 	}
-	return true
-}
-
-// deliverDecoded decodes a turn's update and hands it to the turn.
-func (p *process) deliverDecoded(n sessionUpdate, kind string, ek eventKind, v any) {
-	r := p.route(n.SessionID, false)
-	if r == nil || !p.decodeUpdate(n, kind, v) {
-		return
-	}
-	r.deliver(event{kind: ek, update: v})
+	return &u.Update, true
 }
 
 // onPermission handles session/request_permission: the running turn of
