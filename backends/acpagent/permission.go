@@ -76,6 +76,12 @@ func (t *turn) answer(d decided) {
 		t.sink.WithdrawPermission(d.id, "withdrawn by the agent")
 		return
 	}
+	if d.Withdrawn {
+		// Nobody answered (the editor is gone, the turn ended): ACP's
+		// outcome for that is "cancelled", not a rejection.
+		pend.ask.req.Reply(cancelledOutcome(), nil)
+		return
+	}
 	opt := chooseOption(pend.options, d.Decision)
 	if opt == nil {
 		t.c.log.Warn("the agent offered no option for the editor's decision; answered cancelled",

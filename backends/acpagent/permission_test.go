@@ -27,6 +27,7 @@ func TestPermissionDecisionsReachTheAgentAsItsOptions(t *testing.T) {
 		{"allow once", backends.Decision{Allow: true}, "allow_once", true},
 		{"allow always", backends.Decision{Allow: true, Remember: true}, "allow_always", true},
 		{"deny", backends.Decision{Reason: "not now"}, "reject_once", false},
+		{"withdrawn", backends.Decision{Reason: "client gone", Withdrawn: true}, "cancelled", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScripted(t, "permission")
@@ -50,7 +51,11 @@ func TestPermissionDecisionsReachTheAgentAsItsOptions(t *testing.T) {
 			assert.JSONEq(t, `{"file_path":"allowed.txt","content":"allowed\n"}`, string(ask.ToolInput))
 			assert.True(t, ask.AgentRemembers, "the agent offers allow_always: it remembers")
 			assert.Equal(t, "Write allowed.txt", ask.Rule, "its option says no more than 'Always Allow': the call's title")
-			assert.Equal(t, []string{`{"outcome":{"optionId":"` + tc.option + `","outcome":"selected"}}`}, s.answers(t))
+			want := `{"outcome":{"optionId":"` + tc.option + `","outcome":"selected"}}`
+			if tc.option == "cancelled" {
+				want = `{"outcome":{"outcome":"cancelled"}}`
+			}
+			assert.Equal(t, []string{want}, s.answers(t))
 
 			_, err = os.Stat(filepath.Join(cwd, "allowed.txt"))
 			assert.Equal(t, tc.written, err == nil, "allowed.txt written: %v", err)
