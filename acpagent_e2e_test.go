@@ -24,6 +24,7 @@ import (
 	"github.com/tether-dev/tether/backends/acpagent"
 	"github.com/tether-dev/tether/backends/claude/claudetest"
 	"github.com/tether-dev/tether/backends/mock"
+	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 )
@@ -309,4 +310,71 @@ func TestClaudeAgentACPThroughTethersProtocol(t *testing.T) {
 	require.NoError(t, c.w.Close())
 	assert.Equal(t, 0, c.exitCode())
 	waitGone(t, mark, "", "after the end of input")
+}
+
+// processOf is what session/list says of each session's process.
+func processOf(t *testing.T, c *testClient) map[string]string {
+	t.Helper()
+	var list protocol.ListResult
+	c.call(protocol.MethodSessionList, map[string]any{}, &list)
+	out := make(map[string]string)
+	for _, s := range list.Sessions {
+		out[s.SessionID] = s.Process
+	}
+	return out
+}
+
+// waitProcesses polls session/list until it says want: a process stops
+// (its sessions' idle timers) outside any request, so nothing else tells.
+func waitProcesses(t *testing.T, c *testClient, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for {
+		got := processOf(t, c)
+		if assert.ObjectsAreEqual(want, got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session/list says %v; want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline, not pacing
+	}
+}
+
+// TestACPAgentIdleStopAndTheProcessLimit: the agent's process is stopped
+// once each of its sessions has been idle for --idle-stop, and the next
+// query starts it again and resumes the conversation; under
+// --max-processes each session attached to the agent counts, so a second
+// session suspends the first.
+func TestACPAgentIdleStopAndTheProcessLimit(t *testing.T) {
+	tl := findACPTools(t)
+	mark := newMark()
+	agent := tl.scriptedAgent("echo", "")
+	agent.Env[orphanMarkEnv] = mark
+	agent.Env["ACP_AGENT_STATE"] = filepath.Join(t.TempDir(), "state.json")
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	backend := acpagent.NewAgent(agent, acpagent.Config{StartTimeout: guard}, log)
+	idle := func(c *handlers.Config) { c.IdleStop = 300 * time.Millisecond }
+	c := startTether(t, rpc.FramingNDJSON, withBackends("echo", backend), idle)
+	dir := t.TempDir()
+	ask := func(session, prompt string) protocol.QueryResult {
+		_, resp := c.waitResponse(c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "prompt": prompt, "cwd": dir}))
+		return queryResult(t, resp)
+	}
+	first := ask("a", "one")
+	ask("b", "two")
+	require.NotEmpty(t, marked(mark, ""))
+	waitGone(t, mark, "", "after both sessions were idle for --idle-stop")
+	waitProcesses(t, c, map[string]string{"a": "stopped", "b": "stopped"})
+	again := ask("a", "three")
+	assert.Equal(t, "echo: three", again.Text)
+	assert.Equal(t, first.BackendSessionID, again.BackendSessionID, "the same conversation, resumed")
+
+	limited := startTether(t, rpc.FramingNDJSON, withBackends("echo", backend), func(c *handlers.Config) { c.MaxProcesses = 1 })
+	c = limited
+	ask("a", "one")
+	assert.Equal(t, map[string]string{"a": "running"}, processOf(t, c))
+	ask("b", "two")
+	assert.Equal(t, map[string]string{"a": "stopped", "b": "running"}, processOf(t, c), "b's start suspended a")
+	assert.Equal(t, "echo: three", ask("a", "three").Text)
 }
