@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -223,4 +224,46 @@ func TestClaudeAgentACPThroughTetherACP(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, chunks, 3, "the answers stream")
 	waitGone(t, mark, "", "after drive.mjs closed Tether's input")
+}
+
+// TestNoACPAgentProcessOutlivesAKilledTether: Tether (the binary) killed
+// with SIGKILL mid-session leaves nothing of claude-agent-acp behind: the
+// adapter gets the parent-death signal, and the janitor ends the Claude
+// CLI it started.
+func TestNoACPAgentProcessOutlivesAKilledTether(t *testing.T) {
+	tl := findACPTools(t)
+	tl.needClaudeACP(t)
+	api := fakeClaude(t)
+	mark := newMark()
+	cmd := exec.Command(tetherBinary(t), "--framing", "ndjson", "--agent", "claude-acp="+tl.node+" "+tl.claudeACP, "--backend", "claude-acp")
+	cmd.Env = os.Environ()
+	for name, value := range tl.claudeAgent(t, api.URL(), mark).Env {
+		cmd.Env = append(cmd.Env, name+"="+value)
+	}
+	cmd.Dir = t.TempDir()
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		waitGone(t, mark, "", "after the test")
+	})
+	_, err = stdin.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"session/query","params":{"sessionId":"s","prompt":"say hello","cwd":"` + cmd.Dir + `"}}` + "\n"))
+	require.NoError(t, err)
+	dec := json.NewDecoder(stdout)
+	for {
+		var m map[string]json.RawMessage
+		require.NoError(t, dec.Decode(&m))
+		if string(m["id"]) == "1" {
+			require.NotContains(t, m, "error", "the query failed: %s", m["error"])
+			break
+		}
+	}
+	require.NotEmpty(t, marked(mark, tetherBinary(t)), "the agent runs")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	waitGone(t, mark, "", "after Tether was killed")
 }

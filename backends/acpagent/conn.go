@@ -58,7 +58,7 @@ func (c *conn) attach(ctx context.Context, sink backends.Sink) error {
 	if c.proc != nil {
 		return nil
 	}
-	if sink != nil {
+	if sink != nil && !c.b.host.running() {
 		sink.Progress("starting " + c.b.agent.Name)
 	}
 	p, err := c.b.host.acquire(ctx)

@@ -120,6 +120,14 @@ func (h *host) acquire(ctx context.Context) (*process, error) {
 	return p, nil
 }
 
+// running reports whether a process runs (or starts) that an attach would
+// join.
+func (h *host) running() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.current != nil && !h.current.isGone() && !h.current.startFailed()
+}
+
 // release detaches the caller; the last one out stops the process (with
 // the ladder; at once with SIGKILL when ctx ends) and waits for it.
 func (h *host) release(p *process, ctx context.Context) {
