@@ -50,7 +50,6 @@ import (
 	"log/slog"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	schema "github.com/coder/acp-go-sdk"
@@ -260,10 +259,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// sameChoice reports whether value names the choice (its id, or its
-// name, case-insensitively, as a user may type it).
-func sameChoice(c backends.Choice, value string) bool {
-	return c.ID == value || strings.EqualFold(c.Name, value)
 }

@@ -77,10 +77,6 @@ func withConfig(f func(*Config)) scriptedOption {
 	return func(_ *Agent, c *Config) { f(c) }
 }
 
-func withEnv(name, value string) scriptedOption {
-	return func(a *Agent, _ *Config) { a.Env[name] = value }
-}
-
 // newScripted returns the backend of agent.mjs running scenario, its
 // messages recorded, its sessions kept in a state file (so a restarted
 // agent can reload them). Cleanup checks that no process of it is left.
