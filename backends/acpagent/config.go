@@ -82,7 +82,7 @@ func (cfg Config) withDefaults() Config {
 // RegisterFlags registers the agents' flags on fs.
 func RegisterFlags(fs *flag.FlagSet) *Config {
 	cfg := &Config{}
-	fs.Var((*agentFlag)(cfg), "agent", "an ACP agent as a backend: `'NAME=COMMAND ARG...'`, split as a shell would (quotes respected, nothing expanded); repeatable; overrides the config file's agent of that name")
+	fs.Var((*agentFlag)(cfg), "agent", "add the ACP agent that `NAME='COMMAND ARG...'` says as the backend NAME; the command is split as a shell would split it (quotes respected, nothing expanded); repeatable; replaces the config file's agent NAME")
 	fs.StringVar(&cfg.File, "agent-config", "", "the ACP agents config `file` (default $XDG_CONFIG_HOME/tether/agents.json, used when it exists)")
 	fs.DurationVar(&cfg.StartTimeout, "agent-start-timeout", DefaultStartTimeout, "how long an ACP agent may take to answer initialize, and to start or reload a session")
 	fs.DurationVar(&cfg.Grace, "agent-grace", DefaultGrace, "how long an ACP agent may take to end a cancelled turn, and to exit after its input is closed, before Tether stops waiting or stops it")
