@@ -338,5 +338,5 @@ func (c *conn) detach(ctx context.Context) {
 	}
 	p := c.proc
 	c.proc = nil
-	c.b.host.release(p, ctx)
+	c.b.host.release(ctx, p)
 }

@@ -2,16 +2,11 @@ package acpagent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"sort"
-	"strings"
 	"sync"
-	"time"
-	"unicode/utf8"
 
 	schema "github.com/coder/acp-go-sdk"
 
@@ -49,7 +44,7 @@ type host struct {
 // Goroutines, all ended before down is closed:
 //   - the supervisor's three (stdout reader, stderr reader, waiter);
 //   - the rpc connection's read loop, which runs the handlers of the
-//     agent's messages (handlers.go);
+//     agent's messages (route.go);
 //   - the starter, which sends initialize and closes ready;
 //   - the monitor, which waits until the process exits or a stop is asked
 //     for, then stops it with the supervisor's ladder, closes the rpc
@@ -74,7 +69,7 @@ type process struct {
 	attached int // guarded by h.mu
 
 	stopOnce    sync.Once
-	stopAsked   chan struct{} // closed by requestStop
+	stopAsked   chan struct{} // closed by stop
 	stopCancel  context.CancelFunc
 	starterDone chan struct{}
 	down        chan struct{} // closed when everything of the process has ended
@@ -110,11 +105,11 @@ func (h *host) acquire(ctx context.Context) (*process, error) {
 	select {
 	case <-p.ready:
 	case <-ctx.Done():
-		h.release(p, context.Background())
+		h.release(context.Background(), p)
 		return nil, context.Cause(ctx)
 	}
 	if p.startErr != nil {
-		h.release(p, context.Background())
+		h.release(context.Background(), p)
 		return nil, p.startErr
 	}
 	return p, nil
@@ -130,7 +125,7 @@ func (h *host) running() bool {
 
 // release detaches the caller; the last one out stops the process (with
 // the ladder; at once with SIGKILL when ctx ends) and waits for it.
-func (h *host) release(p *process, ctx context.Context) {
+func (h *host) release(ctx context.Context, p *process) {
 	h.mu.Lock()
 	p.attached--
 	last := p.attached == 0
@@ -204,41 +199,6 @@ func (h *host) env() []string {
 	return env
 }
 
-// initializeParams is initialize's params, written out in full: the
-// schema's types leave false capabilities out, which means the same but
-// says less to whoever reads a trace.
-type initializeParams struct {
-	ProtocolVersion    int                `json:"protocolVersion"`
-	ClientCapabilities clientCapabilities `json:"clientCapabilities"`
-	ClientInfo         clientInfo         `json:"clientInfo"`
-}
-
-// clientCapabilities are what Tether serves the agent: nothing. The agent
-// reads and writes files and runs commands itself, asking permission
-// first; ACP's fs and terminal methods are answered "method not found".
-type clientCapabilities struct {
-	Fs struct {
-		ReadTextFile  bool `json:"readTextFile"`
-		WriteTextFile bool `json:"writeTextFile"`
-	} `json:"fs"`
-	Terminal bool `json:"terminal"`
-}
-
-type clientInfo struct {
-	Name    string `json:"name"`
-	Title   string `json:"title"`
-	Version string `json:"version"`
-}
-
-// version is Tether's module version, or "dev" for a build from a work
-// tree.
-func version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	return "dev"
-}
-
 // methodCancelRequest cancels a request, in both directions.
 const methodCancelRequest = "$/cancel_request"
 
@@ -250,34 +210,6 @@ func (p *process) starter(ctx context.Context) {
 		p.log.Warn("agent did not start", "err", p.startErr)
 	}
 	close(p.ready)
-}
-
-// initialize is ACP's handshake: Tether's capabilities (no fs, no
-// terminal: the agent uses its own), the agent's answer kept.
-func (p *process) initialize(ctx context.Context) error {
-	var res schema.InitializeResponse
-	err := p.conn.Call(ctx, schema.AgentMethodInitialize, initializeParams{
-		ProtocolVersion: ProtocolVersion,
-		ClientInfo:      clientInfo{Name: "tether", Title: "Tether", Version: version()},
-	}, &res)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return p.failure(fmt.Errorf("it did not answer initialize within %v (--agent-start-timeout); is %q an ACP agent? (Gemini CLI needs --acp)", p.h.cfg.StartTimeout, p.h.agent.commandLine()))
-		}
-		return p.failure(fmt.Errorf("initialize: %w", p.callError(err)))
-	}
-	if res.ProtocolVersion != ProtocolVersion {
-		return p.failure(fmt.Errorf("it speaks ACP version %d; Tether speaks %d", res.ProtocolVersion, ProtocolVersion))
-	}
-	p.caps = res.AgentCapabilities
-	p.h.learned.capabilities(res.AgentCapabilities)
-	name := ""
-	if res.AgentInfo != nil {
-		name = res.AgentInfo.Name + " " + res.AgentInfo.Version
-	}
-	p.log.Info("agent ready", "agent", strings.TrimSpace(name), "loadSession", p.caps.LoadSession,
-		"resume", p.caps.SessionCapabilities.Resume != nil, "close", p.caps.SessionCapabilities.Close != nil)
-	return nil
 }
 
 // monitor is the monitor goroutine: see process.
@@ -339,48 +271,6 @@ func (p *process) startFailed() bool {
 	}
 }
 
-// exitWait bounds how long a fault waits for the process's exit status
-// once its output has ended, so the error can say how it ended.
-const exitWait = 2 * time.Second
-
-// failure is err as ErrFailed, with how the process ended and the tail of
-// its stderr.
-func (p *process) failure(err error) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %v", p.h.agent.Name, err)
-	if p.isGone() {
-		timer := time.NewTimer(exitWait)
-		select {
-		case <-p.sp.Exited():
-		case <-timer.C:
-		}
-		timer.Stop()
-		fmt.Fprintf(&b, " (%s)", p.sp.ExitStatus())
-	}
-	if tail := strings.TrimSpace(p.sp.StderrTail()); tail != "" {
-		b.WriteString("; stderr: ")
-		b.WriteString(lastLines(tail, 20, 2000))
-	}
-	return fmt.Errorf("%w: %s", backends.ErrFailed, b.String())
-}
-
-// callError turns an error of a call to the agent into what a user reads:
-// the agent's own error as it said it, or that its output ended.
-func (p *process) callError(err error) error {
-	var re *rpc.Error
-	switch {
-	case errors.As(err, &re):
-		msg := re.Message
-		if len(re.Data) > 0 && string(re.Data) != "null" {
-			msg += " " + string(re.Data)
-		}
-		return fmt.Errorf("the agent answered error %d: %s", re.Code, msg)
-	case errors.Is(err, rpc.ErrInputEnded):
-		return errors.New("the agent's output ended (it exited or closed its stdout)")
-	}
-	return err
-}
-
 // badLine reports a line of stdout that is not ACP to every running turn
 // of the process (which session it was meant for cannot be told).
 func (p *process) badLine(start []byte, size int64) {
@@ -423,23 +313,6 @@ func (p *process) dropRoute(id string) {
 	p.mu.Lock()
 	delete(p.routes, id)
 	p.mu.Unlock()
-}
-
-// lastLines is the last n lines of s, at most max bytes.
-func lastLines(s string, n, max int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := strings.Join(lines, "\n")
-	if len(out) > max {
-		cut := len(out) - max
-		for cut < len(out) && !utf8.RuneStart(out[cut]) {
-			cut++
-		}
-		out = "…" + out[cut:]
-	}
-	return out
 }
 
 func ptr[T any](v T) *T { return &v }
