@@ -38,6 +38,9 @@ type conn struct {
 	// note is said (Sink.Progress) at the start of the next turn: why the
 	// conversation could not be reloaded.
 	note string
+	// lost is set by a turn the agent answered "no such session": the
+	// session lets go of the process, and its next query reloads it.
+	lost bool
 }
 
 var (
@@ -172,8 +175,11 @@ func (c *conn) setupError(ctx, sctx context.Context, method string, err error) e
 	return c.proc.failure(fmt.Errorf("%s: %w", method, c.proc.callError(err)))
 }
 
-// codeAuthRequired is ACP's "authentication required".
-const codeAuthRequired = -32000
+// ACP's error codes Tether acts on.
+const (
+	codeAuthRequired     = -32000 // authentication required
+	codeResourceNotFound = -32002 // no such session
+)
 
 // noteState keeps the session's config options and modes, on the route
 // (the read loop updates them there) and for the backend's Info.
@@ -285,7 +291,12 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	if err != nil {
 		return backends.Result{}, err
 	}
-	return c.runTurn(ctx, prompt, sink)
+	res, err := c.runTurn(ctx, prompt, sink)
+	if c.lost {
+		c.lost = false
+		c.detach(context.Background())
+	}
+	return res, err
 }
 
 // Suspend implements [backends.Suspender]: the session lets go of the

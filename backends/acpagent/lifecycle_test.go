@@ -202,3 +202,22 @@ func last(list []string) string {
 	}
 	return list[len(list)-1]
 }
+
+// TestASessionTheAgentForgotIsReloaded: the agent answers a prompt "no
+// such session" (here: it was closed behind the session's back); the
+// query fails saying so, and the next one resumes the session.
+func TestASessionTheAgentForgotIsReloaded(t *testing.T) {
+	s := newScripted(t, "")
+	c := s.open(t, backends.Options{})
+	ctx := backgroundGuard(t)
+	require.NoError(t, c.proc.conn.Call(ctx, "session/close", map[string]string{"sessionId": c.sessionID}, nil))
+	_, err := query(t, c, "hello?", newSink())
+	require.ErrorIs(t, err, backends.ErrFailed)
+	assert.Contains(t, err.Error(), "-32002")
+	assert.Contains(t, err.Error(), "the next query reloads the session")
+	sink := newSink()
+	_, err = query(t, c, "hello again", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "echo: hello again", sink.text())
+	assert.Equal(t, 1, count(s.methods(t), "session/resume"))
+}

@@ -152,6 +152,14 @@ loop:
 		case errors.Is(a.err, rpc.ErrInputEnded) || t.p.isGone():
 			t.endTools("the agent exited")
 			err = t.p.failure(errors.New("the agent exited mid-turn"))
+		case errors.As(a.err, &re) && re.Code == codeResourceNotFound:
+			// The agent no longer knows the session (it dropped it, or a
+			// session/close that seemed to fail went through): let go of
+			// the process, so the next query reloads it.
+			t.endTools("the prompt failed")
+			err = fmt.Errorf("%w: %s: the prompt failed: %w; the next query reloads the session", backends.ErrFailed, c.b.agent.Name, t.p.callError(a.err))
+			c.heldBy = 0
+			c.lost = true
 		case errors.As(a.err, &re):
 			t.endTools("the prompt failed")
 			err = fmt.Errorf("%w: %s: the prompt failed: %w", backends.ErrFailed, c.b.agent.Name, t.p.callError(a.err))
