@@ -61,6 +61,7 @@ var askFlagGroups = []flaghelp.Group{
 	{Title: "Output", Names: []string{"json", "quiet", "log-level"}},
 	{Title: "Backend claude", Prefix: "claude-"},
 	{Title: "Backend openai", Prefix: "openai-"},
+	{Title: "ACP agents as backends", Names: []string{"agent"}, Prefix: "agent-"},
 }
 
 // Exit codes of tether ask.

@@ -62,7 +62,9 @@ type Info struct {
 	MCPServers bool
 	// Processes: every session holds a child process (a CLI), counted
 	// against the process limit and stopped when idle; its Conn should be
-	// a Suspender.
+	// a Suspender. A backend whose sessions share one process (an ACP
+	// agent) counts each session attached to it as one: Suspend lets go
+	// of the shared process, and the last session to let go stops it.
 	Processes bool
 	// LoggedIn says whether the agent looks logged in (credentials found),
 	// for backends that need a login; nil when that does not apply or

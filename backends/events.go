@@ -153,6 +153,11 @@ type Decision struct {
 	// Remember is set when the editor chose "always": the request's Rule
 	// holds for the rest of the session.
 	Remember bool
+	// Withdrawn is set on the deny of a request nobody answered: it was
+	// withdrawn (turn cancelled or ended, session closed, editor gone).
+	// A backend whose agent tells "cancelled" from "rejected" (ACP) says
+	// so.
+	Withdrawn bool
 }
 
 // ToolCall is a call of an editor-declared tool.

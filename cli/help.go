@@ -19,6 +19,7 @@ var serveFlagGroups = []flaghelp.Group{
 	{Title: "Backends", Names: []string{"backend"}},
 	{Title: "Backend claude (the Claude Code CLI, one process per session)", Prefix: "claude-"},
 	{Title: "Backend openai (OpenAI or a compatible server: Ollama, vLLM, llama.cpp, LM Studio)", Prefix: "openai-"},
+	{Title: "ACP agents as backends (Gemini CLI, codex-acp, goose, OpenCode...; one process per agent, shared by its sessions)", Names: []string{"agent"}, Prefix: "agent-"},
 }
 
 const helpIntro = `Tether connects editors, scripts and host apps to AI coding agents (Claude

@@ -39,7 +39,7 @@ type serveFlags struct {
 func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	return &serveFlags{
 		framing:         fs.String("framing", "auto", "message `framing`: auto (detected from the first message), lsp (Content-Length headers) or ndjson (one message per line)"),
-		backend:         fs.String("backend", "", "the default `backend`: claude, openai or mock (default: the first available of them)"),
+		backend:         fs.String("backend", "", "the default `backend`: claude, openai, mock, or an ACP agent's name (default: the first available of claude, openai and mock)"),
 		logLevel:        fs.String("log-level", "info", "log `level`: debug, info, warn or error"),
 		logFile:         fs.String("log-file", "", "write logs to this `file` instead of stderr"),
 		trace:           fs.Bool("trace", false, "log every JSON-RPC message (at debug level)"),

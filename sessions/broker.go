@@ -60,7 +60,7 @@ func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest,
 		}
 	}
 	if b.gone != "" {
-		ch <- backends.Decision{Reason: b.gone}
+		ch <- backends.Decision{Reason: b.gone, Withdrawn: true}
 		return p, false
 	}
 	b.pending[id] = &pendingPermission{instance: instance, rule: rule, decision: ch, withdrawn: withdrawn}
@@ -128,7 +128,7 @@ func (p *pendingPermission) deny(reason string) {
 	if p.withdrawn != nil {
 		p.withdrawn(reason)
 	}
-	p.decision <- backends.Decision{Reason: reason}
+	p.decision <- backends.Decision{Reason: reason, Withdrawn: true}
 }
 
 // clientGone denies every pending request, and every later one at once:

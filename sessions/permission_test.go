@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/permissions"
 )
 
 func TestRememberedRuleAllowsWithoutAskingInTheSameSession(t *testing.T) {
@@ -241,4 +242,26 @@ func TestAnAgentThatRemembersIsAlwaysAsked(t *testing.T) {
 	assert.True(t, d.Remember, "passed on to the agent")
 	p, _ = f.run("ls", deny)
 	assert.NotNil(t, p, "asked again: the agent, not the session, decides what its rule covers")
+}
+
+// A request nobody answered says so: its deny is marked Withdrawn, which
+// an editor's deny never is (ACP agents are told "cancelled" for it).
+func TestWithdrawnDenialsAreMarked(t *testing.T) {
+	b := NewBroker()
+	req := backends.PermissionRequest{ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"ls"}`)}
+	p, asked := b.ask("1", 1, req, permissions.Rule{}, nil)
+	require.True(t, asked)
+	b.withdraw("1", ReasonTurnEnded)
+	d := <-p.Decision
+	assert.True(t, d.Withdrawn)
+	assert.False(t, d.Allow)
+
+	p, _ = b.ask("2", 1, req, permissions.Rule{}, nil)
+	require.NoError(t, b.Respond("2", backends.Decision{Reason: "no"}))
+	assert.False(t, (<-p.Decision).Withdrawn, "the editor's own deny")
+
+	b.clientGone(ReasonClientGone)
+	p, asked = b.ask("3", 1, req, permissions.Rule{}, nil)
+	assert.False(t, asked)
+	assert.True(t, (<-p.Decision).Withdrawn, "nobody left to ask")
 }

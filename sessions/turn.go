@@ -274,7 +274,7 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if t.ctx.Err() != nil {
 		// Nobody can answer a request of a cancelled turn.
 		deny := make(chan backends.Decision, 1)
-		deny <- backends.Decision{Reason: withdrawReason(t.ctx)}
+		deny <- backends.Decision{Reason: withdrawReason(t.ctx), Withdrawn: true}
 		return backends.Permission{Decision: deny}
 	}
 	t.before()

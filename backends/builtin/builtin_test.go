@@ -3,6 +3,9 @@ package builtin
 import (
 	"context"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +60,34 @@ func TestDefaultRejectsAConfigurationThatCannotWork(t *testing.T) {
 	_, err := Default(all, "mock")
 	require.Error(t, err, "even when another backend is the default: every command rejects it at start")
 	assert.Contains(t, err.Error(), "--x-url")
+}
+
+// TestAgentsAreBackends: each --agent is a backend after the built-in
+// ones; one named like another backend, or an agents file that does not
+// parse, is refused at start.
+func TestAgentsAreBackends(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	build := func(args ...string) []backends.Backend {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		newBackends := Flags(fs)
+		require.NoError(t, fs.Parse(args))
+		return newBackends(nil)
+	}
+	all := build("--agent", "gemini=gemini --acp")
+	var names []string
+	for _, b := range all {
+		names = append(names, b.Name())
+	}
+	assert.Equal(t, []string{"claude", "openai", "mock", "gemini"}, names)
+	def, err := Default(all, "gemini")
+	require.NoError(t, err)
+	assert.Equal(t, "gemini", def, "an agent can be the default when asked for")
+
+	_, err = Default(build("--agent", "claude=claude-agent-acp"), "")
+	assert.ErrorContains(t, err, `two backends are named "claude"`)
+
+	bad := filepath.Join(t.TempDir(), "agents.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"gemini": `), 0o644))
+	_, err = Default(build("--agent-config", bad), "mock")
+	assert.ErrorContains(t, err, bad)
 }

@@ -362,7 +362,7 @@ async function askPermission(arg, turn, client) {
   if (turn.cancelled) hook();
   let outcome;
   try {
-    const answer = await client.request(
+    const pending = client.request(
       methods.client.session.requestPermission,
       {
         sessionId: turn.session.sessionId,
@@ -371,6 +371,11 @@ async function askPermission(arg, turn, client) {
       },
       { cancellationSignal: abort.signal },
     );
+    if (arg.withdraw) {
+      // Changes its mind at once: $/cancel_request right after the request.
+      abort.abort();
+    }
+    const answer = await pending;
     outcome = answer.outcome;
   } catch (err) {
     if (err instanceof RequestError && err.code === -32800) {

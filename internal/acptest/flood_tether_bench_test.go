@@ -1,0 +1,75 @@
+//go:build linux
+
+package acptest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	tetherOnce sync.Once
+	tetherBin  string
+	tetherErr  error
+)
+
+// tether builds Tether once per test binary, into a directory removed
+// when the process's temp files are (os.MkdirTemp under $TMPDIR).
+func tether(tb testing.TB) string {
+	tb.Helper()
+	tetherOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "acptest-tether-")
+		if err != nil {
+			tetherErr = err
+			return
+		}
+		tetherBin = filepath.Join(dir, "tether")
+		cmd := exec.Command("go", "build", "-o", tetherBin, ".")
+		cmd.Dir = moduleRoot(tb)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tetherErr = &buildError{out: string(out), err: err}
+		}
+	})
+	require.NoError(tb, tetherErr)
+	return tetherBin
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return "building tether: " + e.err.Error() + "\n" + e.out }
+
+// BenchmarkScriptedAgentFloodThroughTether is BenchmarkScriptedAgentFloodDirect
+// with Tether in between: drive.mjs speaks ACP to `tether acp`, whose
+// backend is the scripted agent (agent.mjs's flood scenario) as an ACP
+// agent. The same 5000-chunk turn crosses two ACP hops and Tether's
+// session machinery; turn-ms against the direct benchmark's is the
+// overhead Tether adds. Tether's and the agent's starts are outside
+// turn-ms, as the Node starts are in the direct one.
+func BenchmarkScriptedAgentFloodThroughTether(b *testing.B) {
+	tl := findTools(b)
+	need(b, tl.node22)
+	bin := tether(b)
+	b.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
+	steps := map[string]any{"steps": []map[string]any{
+		{"op": "initialize"},
+		{"op": "new_session"},
+		{"op": "prompt", "prompt": "flood", "expectChunks": 5000},
+	}}
+	var turnMs float64
+	for b.Loop() {
+		evs, code := drive(b, tl, nil, b.TempDir(), steps, bin, "acp",
+			"--agent", "flood="+tl.node22+" "+tl.agent+" flood", "--backend", "flood", "--log-level", "warn")
+		require.Equal(b, 0, code)
+		turnMs += promptMillis(b, evs)
+	}
+	b.ReportMetric(turnMs/float64(b.N), "turn-ms")
+	b.ReportMetric(5000/(turnMs/float64(b.N))*1000, "chunks/s")
+}
