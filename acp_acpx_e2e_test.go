@@ -66,7 +66,7 @@ func TestAcpxExecThroughTether(t *testing.T) {
 	tl := findACPTools(t)
 	home, cwd := t.TempDir(), t.TempDir()
 	prompt := "/tool Bash {\"command\":\"ls\"}\nhello from acpx"
-	out, code := runAcpx(t, []string{"HOME=" + home, "PATH=/usr/bin:/bin"}, cwd, tl.node22, tl.acpx,
+	out, code := runAcpx(t, []string{"HOME=" + home, "PATH=/usr/bin:/bin"}, cwd, tl.node, tl.acpx,
 		"--approve-all", "--format", "json", "--cwd", cwd,
 		"--agent", tetherBinary(t)+" acp --backend mock", "exec", prompt)
 	require.Equal(t, 0, code)
@@ -109,14 +109,14 @@ func TestAcpxExecThroughTether(t *testing.T) {
 func TestREADMEAcpxLinesRun(t *testing.T) {
 	tl := findACPTools(t)
 	bin := t.TempDir()
-	for name, target := range map[string]string{"tether": tetherBinary(t), "acpx": tl.acpx, "node": tl.node22} {
+	for name, target := range map[string]string{"tether": tetherBinary(t), "acpx": tl.acpx, "node": tl.node} {
 		require.NoError(t, os.Symlink(target, filepath.Join(bin, name)))
 	}
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
 	var lines []string
 	for _, line := range strings.Split(string(readme), "\n") {
-		if strings.HasPrefix(line, "acpx ") {
+		if strings.HasPrefix(line, "acpx --") { // a command, not prose
 			lines = append(lines, line)
 		}
 	}

@@ -20,33 +20,52 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// acpTools are the programs of testdeps/ and testdata/acp/ that drive
-// `tether acp` as ACP clients nobody here wrote: the official TypeScript
-// SDK's client (through drive.mjs) and acpx, both on testdeps' Node 22.
+// acpTools are the programs of testdeps/ and testdata/acp/ that the ACP
+// tests run: clients nobody here wrote that drive `tether acp` (the
+// official TypeScript SDK's client, through drive.mjs, and acpx), and ACP
+// agents Tether drives as backends (the scripted agent, claude-agent-acp),
+// all on testdeps' Node 22.
 type acpTools struct {
-	node22 string // testdeps' Node 22 (acpx needs >= 22.13)
-	drive  string // testdata/acp/drive.mjs, a client on @agentclientprotocol/sdk
-	acpx   string // acpx's CLI script
+	node      string // testdeps' Node 22 (acpx needs >= 22.13)
+	drive     string // testdata/acp/drive.mjs, a client on @agentclientprotocol/sdk
+	acpx      string // acpx's CLI script
+	agent     string // testdata/acp/agent.mjs, a scripted agent on the SDK
+	claudeACP string // claude-agent-acp's entry script
+	claudeCLI string // the pinned claude CLI
 }
 
 // findACPTools returns the tools' paths, or skips the test when
 // `npm ci --prefix testdeps` has not been run (and fails it under CI).
-func findACPTools(t *testing.T) acpTools {
+func findACPTools(t testing.TB) acpTools {
 	t.Helper()
 	root, err := os.Getwd() // the root package's tests run in the module root
 	require.NoError(t, err)
 	nm := filepath.Join(root, "testdeps", "node_modules")
 	tl := acpTools{
-		node22: filepath.Join(nm, ".bin", "node"),
-		drive:  filepath.Join(root, "testdata", "acp", "drive.mjs"),
-		acpx:   filepath.Join(nm, "acpx", "dist", "cli.js"),
+		node:      filepath.Join(nm, ".bin", "node"),
+		drive:     filepath.Join(root, "testdata", "acp", "drive.mjs"),
+		acpx:      filepath.Join(nm, "acpx", "dist", "cli.js"),
+		agent:     filepath.Join(root, "testdata", "acp", "agent.mjs"),
+		claudeACP: filepath.Join(nm, "@agentclientprotocol", "claude-agent-acp", "dist", "index.js"),
+		claudeCLI: filepath.Join(nm, "@anthropic-ai", "claude-code", "bin", "claude.exe"),
 	}
-	for _, p := range []string{tl.node22, tl.acpx, filepath.Join(nm, "@agentclientprotocol", "sdk", "package.json")} {
+	for _, p := range []string{tl.node, tl.acpx, filepath.Join(nm, "@agentclientprotocol", "sdk", "package.json")} {
 		if _, err := os.Stat(p); err != nil {
-			missingInCI(t, "run `npm ci --prefix testdeps` (scripts/test.sh does) for the ACP client tests: "+err.Error())
+			missingInCI(t, "run `npm ci --prefix testdeps` (scripts/test.sh does) for the ACP tests: "+err.Error())
 		}
 	}
 	return tl
+}
+
+// needClaudeACP skips (or under CI fails) a test that runs claude-agent-acp
+// when it is not installed.
+func (tl acpTools) needClaudeACP(t testing.TB) {
+	t.Helper()
+	for _, p := range []string{tl.claudeACP, tl.claudeCLI} {
+		if _, err := os.Stat(p); err != nil {
+			missingInCI(t, p+" is missing (run npm ci --prefix testdeps)")
+		}
+	}
 }
 
 // acpEvent is one line drive.mjs printed (testdata/acp/README.md lists
@@ -205,7 +224,7 @@ func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any,
 	require.NoError(t, os.WriteFile(stepsFile, b, 0o644))
 
 	mark := newOrphanMark()
-	cmd := exec.Command(tl.node22, append([]string{tl.drive, "--cwd", cwd, stepsFile, "--", tetherBinary(t), "acp"}, args...)...)
+	cmd := exec.Command(tl.node, append([]string{tl.drive, "--cwd", cwd, stepsFile, "--", tetherBinary(t), "acp"}, args...)...)
 	cmd.Dir = cwd
 	cmd.Env = append(env, orphanMarkEnv+"="+mark)
 	var stdout, stderr bytes.Buffer

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -28,51 +27,6 @@ import (
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 )
-
-// acpTools are the programs the ACP agent tests run.
-type acpTools struct {
-	node      string // Node 22 from testdeps, else node on PATH
-	agent     string // testdata/acp/agent.mjs
-	drive     string // testdata/acp/drive.mjs
-	claudeACP string // claude-agent-acp's entry script
-	claudeCLI string // the pinned claude CLI
-}
-
-// findACPTools finds them; without the SDK (or Node) the test is skipped,
-// or fails under CI.
-func findACPTools(t testing.TB) acpTools {
-	t.Helper()
-	root, err := os.Getwd()
-	require.NoError(t, err)
-	nm := filepath.Join(root, "testdeps", "node_modules")
-	if _, err := os.Stat(filepath.Join(nm, "@agentclientprotocol", "sdk")); err != nil {
-		missingInCI(t, "the ACP SDK is not installed in testdeps (run npm ci --prefix testdeps)")
-	}
-	tl := acpTools{
-		node:      filepath.Join(nm, ".bin", "node"),
-		agent:     filepath.Join(root, "testdata", "acp", "agent.mjs"),
-		drive:     filepath.Join(root, "testdata", "acp", "drive.mjs"),
-		claudeACP: filepath.Join(nm, "@agentclientprotocol", "claude-agent-acp", "dist", "index.js"),
-		claudeCLI: filepath.Join(nm, "@anthropic-ai", "claude-code", "bin", "claude.exe"),
-	}
-	if _, err := os.Stat(tl.node); err != nil {
-		if tl.node, err = exec.LookPath("node"); err != nil {
-			missingInCI(t, "node is not installed")
-		}
-	}
-	return tl
-}
-
-// needClaudeACP skips (or fails under CI) without claude-agent-acp and
-// the claude CLI, and Node 22, which claude-agent-acp needs.
-func (tl acpTools) needClaudeACP(t testing.TB) {
-	t.Helper()
-	for _, p := range []string{tl.claudeACP, tl.claudeCLI, filepath.Join(filepath.Dir(tl.claudeACP), "..", "..", "..", ".bin", "node")} {
-		if _, err := os.Stat(p); err != nil {
-			missingInCI(t, p+" is missing (run npm ci --prefix testdeps)")
-		}
-	}
-}
 
 // startTetherWithAgents runs Tether in-process with the mock and the given
 // ACP agents as backends.
