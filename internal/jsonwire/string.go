@@ -28,6 +28,15 @@ import (
 // lacks room.
 func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContents(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContents appends what AppendString appends between the
+// quotes. Contents appended one after the other make the contents of the
+// strings' concatenation, except where a UTF-8 sequence is split between
+// two of them: each of its bytes is then invalid UTF-8 and becomes \ufffd.
+func AppendStringContents[S ~string | ~[]byte](dst []byte, s S) []byte {
 	start := 0 // s[start:i] is plain and not yet appended
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -66,8 +75,7 @@ func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 			i += size
 		}
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // appendEscaped appends the escape of c, an ASCII byte that is not plain.

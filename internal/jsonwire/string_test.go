@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // encodingJSON is what encoding/json writes for s as a string, with
@@ -64,6 +65,17 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if got := AppendString([]byte("x"), []byte(s)); string(got) != "x"+want {
 			t.Fatalf("AppendString(x, []byte(%q)) = %s, want x%s", s, got, want)
+		}
+		if got := AppendStringContents(nil, s); `"`+string(got)+`"` != want {
+			t.Fatalf("AppendStringContents(%q) = %s, want %s without its quotes", s, got, want)
+		}
+		// Contents appended in parts make the whole's, where no part
+		// splits a rune.
+		if k := len(s) / 2; utf8.ValidString(s[:k]) && utf8.ValidString(s[k:]) {
+			got := AppendStringContents(AppendStringContents(nil, s[:k]), s[k:])
+			if `"`+string(got)+`"` != want {
+				t.Fatalf("the contents of %q and %q = %s, want %s without its quotes", s[:k], s[k:], got, want)
+			}
 		}
 	})
 }
