@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +34,7 @@ type Prompt struct {
 type TurnResult struct {
 	SessionID        string
 	StopReason       string
-	Text             string // the turn's tokens, concatenated
+	Text             Text // the turn's tokens, concatenated
 	Usage            backends.Usage
 	Duration         time.Duration
 	CostUSD          float64
@@ -116,7 +115,7 @@ func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 	j.finish(TurnResult{
 		SessionID:        s.id,
 		StopReason:       res.StopReason,
-		Text:             sink.text.String(),
+		Text:             sink.text,
 		Usage:            res.Usage,
 		Duration:         time.Since(start),
 		CostUSD:          res.CostUSD,
@@ -158,7 +157,7 @@ type turnSink struct {
 	s       *Session
 	ctx     context.Context
 	ev      Events
-	text    strings.Builder
+	text    Text
 	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
 
@@ -193,7 +192,7 @@ func (t *turnSink) Token(text string) {
 		return
 	}
 	t.before()
-	t.text.WriteString(text)
+	t.text.write(text)
 	t.ev.Token(text)
 }
 
