@@ -43,9 +43,8 @@ type TurnResult struct {
 }
 
 // runTurn runs one job on the turn goroutine (see Session). It delivers the
-// turn's events and then its reply, closes done, and returns.
-func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
-	defer close(done)
+// turn's events and then its reply, and returns.
+func (s *Session) runTurn(ctx context.Context, j *job) {
 	start := time.Now()
 	ev := j.Events
 	if ev == nil {
