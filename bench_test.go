@@ -332,11 +332,14 @@ func mockTokensLen(n int) int {
 
 // procStatus reads a size field of /proc/self/status (VmRSS, VmHWM), in
 // bytes. The benchmarks that need it are skipped where there is no /proc.
-func procStatus(b *testing.B, field string) int64 {
+func procStatus(b *testing.B, field string) int64 { return procStatusOf(b, "self", field) }
+
+// procStatusOf reads a size field of /proc/<proc>/status, in bytes.
+func procStatusOf(b *testing.B, proc, field string) int64 {
 	b.Helper()
-	status, err := os.ReadFile("/proc/self/status")
+	status, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
-		b.Skipf("no /proc/self/status: %v", err)
+		b.Skipf("no /proc/%s/status: %v", proc, err)
 	}
 	for line := range strings.Lines(string(status)) {
 		if rest, ok := strings.CutPrefix(line, field+":"); ok {
@@ -347,7 +350,7 @@ func procStatus(b *testing.B, field string) int64 {
 			return kb << 10
 		}
 	}
-	b.Fatalf("no %s in /proc/self/status", field)
+	b.Fatalf("no %s in /proc/%s/status", field, proc)
 	return 0
 }
 
