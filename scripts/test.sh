@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Tether's whole test suite on a fresh machine: installs what the tests
 # need (npm packages into testdeps/, Debian packages when run as root), then
-# runs go vet and go test -race on every package.
+# runs go vet and go test -race on every package, and every benchmark once
+# so that none rots (their numbers are not checked; README.md, Performance,
+# says how to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +25,4 @@ fi
 
 go vet ./...
 go test -race -count=1 "$@" ./...
+go test -run '^$' -bench . -benchtime=1x ./...
