@@ -206,20 +206,23 @@ func BenchmarkConcurrentSessions(b *testing.B) {
 	prompt := "/tokens " + strconv.Itoa(perQuery)
 	reqs := make([]string, sessions)
 	cpu0 := cpuTime(b)
-	id := 0
+	id, notes := 0, 0
 	for b.Loop() {
 		for i := range reqs {
 			id++
 			reqs[i] = queryBody(id, "s"+strconv.Itoa(i), prompt)
 		}
 		s.send(reqs...)
-		if _, err := s.out.until(resultMark, sessions, nil); err != nil {
+		n, err := s.out.until(resultMark, sessions, tokenMark)
+		if err != nil {
 			b.Fatal(err)
 		}
+		notes += n
 	}
 	tokens := float64(b.N * sessions * perQuery)
 	b.ReportMetric(tokens/b.Elapsed().Seconds(), "tokens/s")
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/tokens, "cpu-ns/token")
+	b.ReportMetric(tokens/float64(notes), "tokens/notification")
 }
 
 // cpuTime is the process's user and system CPU time so far, in ns.
