@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/handlers"
+	"github.com/tether-dev/tether/handlers/acp"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -37,6 +39,11 @@ type benchServer struct {
 }
 
 func startBenchServer(b *testing.B, framing rpc.Framing, bs ...backends.Backend) *benchServer {
+	return startBenchDialect(b, framing, nil, bs...)
+}
+
+// startBenchDialect is startBenchServer with a dialect (nil: Tether's).
+func startBenchDialect(b *testing.B, framing rpc.Framing, d handlers.Dialect, bs ...backends.Backend) *benchServer {
 	b.Helper()
 	if len(bs) == 0 {
 		bs = []backends.Backend{mock.Backend{}}
@@ -44,7 +51,7 @@ func startBenchServer(b *testing.B, framing rpc.Framing, bs ...backends.Backend)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	cfg := handlers.Config{
-		Backends: bs, DefaultBackend: bs[0].Name(),
+		Backends: bs, DefaultBackend: bs[0].Name(), Dialect: d,
 		Framing: framing, ShutdownTimeout: guard, Log: slog.New(slog.DiscardHandler),
 	}
 	s := &benchServer{b: b, framing: framing, in: inW, out: newOutputScanner(outR), done: make(chan int, 1)}
@@ -93,6 +100,26 @@ type outputScanner struct {
 
 func newOutputScanner(r io.Reader) *outputScanner {
 	return &outputScanner{r: r, buf: make([]byte, 256<<10)}
+}
+
+// line reads until a whole line holding marker has been read, and returns
+// it; what was read after it is dropped. It allocates: it is for a
+// benchmark's set-up (a reply whose result the benchmark needs), in NDJSON.
+func (s *outputScanner) line(marker []byte) ([]byte, error) {
+	var all []byte
+	for {
+		m, err := s.r.Read(s.buf)
+		all = append(all, s.buf[:m]...)
+		if i := bytes.Index(all, marker); i >= 0 {
+			if j := bytes.IndexByte(all[i:], '\n'); j >= 0 {
+				start := bytes.LastIndexByte(all[:i], '\n') + 1
+				return all[start : i+j], nil
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // errReply is an error reply, which no benchmark expects.
@@ -145,8 +172,12 @@ func countFrom(data, p []byte, from int) int {
 	}
 }
 
-// tokenMark starts every session/token notification.
-var tokenMark = []byte(`"method":"session/token"`)
+// tokenMark starts every session/token notification, and acpChunkMark
+// marks every ACP agent_message_chunk update.
+var (
+	tokenMark    = []byte(`"method":"session/token"`)
+	acpChunkMark = []byte(`"sessionUpdate":"agent_message_chunk"`)
+)
 
 // replyMark is the start of the reply to request id.
 func replyMark(id int) []byte { return fmt.Appendf(nil, `"id":%d,"result":`, id) }
@@ -159,29 +190,58 @@ var resultMark = []byte(`,"result":`)
 // connection's writer and the framing, and a client reads the framed bytes
 // off the pipe as fast as it can. It reports tokens per second, the
 // process's allocations and bytes allocated per token (the client
-// allocates nothing), and how many tokens a session/token notification
-// carried on average (1 when the client keeps up; more when tokens are
-// merged while it does not).
+// allocates nothing), and how many tokens a notification carried on
+// average (1 when the client keeps up; more when tokens are merged while
+// it does not). The acp variant runs ACP's session/prompt and
+// agent_message_chunk updates.
 func BenchmarkTokenPath(b *testing.B) {
 	for _, f := range []struct {
 		name    string
 		framing rpc.Framing
 	}{{"ndjson", rpc.FramingNDJSON}, {"lsp", rpc.FramingLSP}} {
-		b.Run(f.name, func(b *testing.B) { benchmarkTokenPath(b, f.framing) })
+		b.Run(f.name, func(b *testing.B) { benchmarkTokenPath(b, f.framing, nil) })
 	}
+	b.Run("acp", func(b *testing.B) {
+		benchmarkTokenPath(b, rpc.FramingNDJSON, acp.New(acp.Info{Name: "tether"}, slog.New(slog.DiscardHandler)))
+	})
 }
 
-func benchmarkTokenPath(b *testing.B, framing rpc.Framing) {
+// benchmarkTokenPath runs the benchmark on Tether's protocol, or on ACP
+// when d is an ACP dialect.
+func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect) {
 	const perQuery = 10_000
-	s := startBenchServer(b, framing)
 	prompt := "/tokens " + strconv.Itoa(perQuery)
+	request := func(id int) string { return queryBody(id, "bench", prompt) }
+	mark := tokenMark
+	var s *benchServer
+	if d == nil {
+		s = startBenchServer(b, framing)
+	} else {
+		s = startBenchDialect(b, framing, d)
+		s.send(`{"jsonrpc":"2.0","id":0,"method":"session/new","params":{"cwd":"/","mcpServers":[]}}`)
+		line, err := s.out.line(replyMark(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var res struct {
+			Result struct{ SessionID string }
+		}
+		if err := json.Unmarshal(line, &res); err != nil || res.Result.SessionID == "" {
+			b.Fatalf("session/new: %s", line)
+		}
+		request = func(id int) string {
+			return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/prompt","params":{"sessionId":%q,"prompt":[{"type":"text","text":%q}]}}`,
+				id, res.Result.SessionID, prompt)
+		}
+		mark = acpChunkMark
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	n, notes := 0, 0
 	for b.Loop() {
 		n++
-		s.send(queryBody(n, "bench", prompt))
-		got, err := s.out.until(replyMark(n), 1, tokenMark)
+		s.send(request(n))
+		got, err := s.out.until(replyMark(n), 1, mark)
 		if err != nil {
 			b.Fatal(err)
 		}

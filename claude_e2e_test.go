@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,18 +49,7 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 			return claudetest.TextReply(req.Model, "Hello", " from", " the fake API")
 		}
 	})
-	// The backend gives the CLI Tether's own environment.
-	for _, kv := range claudetest.Env(t, api.URL()) {
-		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
-	}
-
-	// Configure the backend as main does.
-	fs := flag.NewFlagSet("tether", flag.ContinueOnError)
-	cfg := claude.RegisterFlags(fs)
-	require.NoError(t, fs.Parse([]string{"--claude-path", cli}))
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := startTether(t, rpc.FramingLSP, withBackends(claude.Name, claude.New(*cfg, log)))
+	c := startTetherWithClaude(t, cli, api)
 
 	var initRes protocol.InitializeResult
 	c.call(protocol.MethodInitialize, map[string]any{}, &initRes)
@@ -171,6 +161,94 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	for _, pgid := range pgids {
 		assert.Empty(t, groupMembers(t, pgid), "the CLI's process group %d is gone", pgid)
 	}
+}
+
+// startTetherWithClaude runs Tether in-process with the claude backend
+// configured as main does, driving cli against api.
+func startTetherWithClaude(t *testing.T, cli string, api *claudetest.FakeAPI) *testClient {
+	t.Helper()
+	// The backend gives the CLI Tether's own environment.
+	for _, kv := range claudetest.Env(t, api.URL()) {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	fs := flag.NewFlagSet("tether", flag.ContinueOnError)
+	cfg := claude.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"--claude-path", cli}))
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return startTether(t, rpc.FramingLSP, withBackends(claude.Name, claude.New(*cfg, log)))
+}
+
+// Issue 8 through the whole stack and the real CLI: always allowing a
+// command adds the CLI's own rule, which covers that command and not rm;
+// a command the CLI suggests no rule for is remembered by Tether, exactly.
+func TestClaudeAlwaysAllowIsARule(t *testing.T) {
+	cli := claudetest.RealCLI(t)
+	n := 0
+	api := claudetest.NewFakeAPI(t, func(req claudetest.Request) []claudetest.Event {
+		last := req.LastUserText()
+		n++
+		id := fmt.Sprintf("toolu_rule_%d", n)
+		switch {
+		case strings.HasPrefix(last, "tool_result:"):
+			return claudetest.TextReply(req.Model, "Done.")
+		case strings.Contains(last, "remove x"):
+			return claudetest.ToolReply(req.Model, id, "Bash", `{"command":"rm -rf x","description":"Remove x"}`)
+		case strings.Contains(last, "list the root"):
+			return claudetest.ToolReply(req.Model, id, "Bash", `{"command":"ls /","description":"List the root"}`)
+		default:
+			return claudetest.ToolReply(req.Model, id, "Bash", `{"command":"ls /usr","description":"List /usr"}`)
+		}
+	})
+	c := startTetherWithClaude(t, cli, api)
+	dir := t.TempDir()
+	// run sends prompt; a permission request it raises is answered with
+	// respond. It returns the request (zero when none came) and the
+	// query's tool result.
+	run := func(prompt string, respond map[string]any) (perm, result message) {
+		t.Helper()
+		id := c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": "rules", "prompt": prompt, "cwd": dir, "model": claudetest.Model})
+		asked := strconv.Itoa(id)
+		m := c.waitFor(func(m message) bool {
+			return m.isResponse() && string(m.ID) == asked ||
+				m.Method == protocol.MethodPermissionRequest && m.param(t, "queryId") == asked
+		})
+		if !m.isResponse() {
+			perm = m
+			params := map[string]any{"requestId": perm.param(t, "requestId")}
+			for k, v := range respond {
+				params[k] = v
+			}
+			c.call(protocol.MethodPermissionRespond, params, nil)
+		}
+		notes, resp := c.waitResponse(id)
+		require.Nil(t, resp.Error)
+		require.Equal(t, 1, count(notes, protocol.MethodToolResult), "%s: %v", prompt, methods(notes))
+		return perm, lastOf(notes, protocol.MethodToolResult)
+	}
+	always := map[string]any{"decision": "allow", "remember": true}
+	deny := map[string]any{"decision": "deny", "reason": "not in this test"}
+
+	perm, result := run("list /usr", always)
+	require.NotEmpty(t, perm.Method, "ls /usr is asked the first time")
+	assert.Contains(t, perm.param(t, "alwaysRule"), "Bash(ls /usr)", "the CLI's own rule")
+	assert.Equal(t, "false", result.param(t, "isError"))
+
+	perm, result = run("now remove x", deny)
+	require.NotEmpty(t, perm.Method, "rm -rf x is asked")
+	assert.Equal(t, "true", result.param(t, "isError"))
+
+	perm, result = run("list /usr again", deny)
+	assert.Empty(t, perm.Method, "the remembered command is not asked")
+	assert.Equal(t, "false", result.param(t, "isError"), "and runs")
+
+	// The CLI suggests no rule for ls /: always remembers the exact call.
+	perm, _ = run("list the root", always)
+	require.NotEmpty(t, perm.Method)
+	assert.Equal(t, `Bash({"command":"ls /","description":"List the root"})`, perm.param(t, "alwaysRule"))
+	perm, result = run("list the root again", deny)
+	assert.Empty(t, perm.Method, "Tether answers the CLI's identical request itself")
+	assert.Equal(t, "false", result.param(t, "isError"))
 }
 
 // statuses lists the status of each session/status among ms.

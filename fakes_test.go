@@ -92,3 +92,23 @@ func (c stuckConn) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// hastyBackend asks permission for a tool and ends its turn at once,
+// without waiting for the answer (an agent that changed its mind).
+type hastyBackend struct{}
+
+func (hastyBackend) Name() string              { return "hasty" }
+func (hastyBackend) Available() (bool, string) { return true, "test backend" }
+func (hastyBackend) Info() backends.Info       { return backends.Info{} }
+func (hastyBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
+	return hastyConn{}, nil
+}
+
+type hastyConn struct{}
+
+func (hastyConn) Query(_ context.Context, _ backends.Turn, sink backends.Sink) (backends.Result, error) {
+	sink.AskPermission(backends.PermissionRequest{ToolName: "Bash", ToolInput: []byte(`{"command":"ls"}`), ToolUseID: "t1"})
+	return backends.Result{StopReason: backends.StopEndTurn}, nil
+}
+
+func (hastyConn) Close(context.Context) error { return nil }

@@ -125,6 +125,8 @@ func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *test
 		Framing:         rpc.FramingAuto,
 		ShutdownTimeout: guard,
 		Log:             slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Every request is answered exactly once, in every test.
+		OnReplyProblem: func(method, problem string) { t.Errorf("%s: %s", method, problem) },
 	}
 	for _, o := range opts {
 		o(&cfg)

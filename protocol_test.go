@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -243,18 +244,44 @@ func TestPermissionAllowDenyAndRemember(t *testing.T) {
 		assert.Equal(t, "true", result.param(t, "isError"))
 		assert.Contains(t, result.param(t, "summary"), "not that")
 
-		id = c.request("session/query", query("s1", `/tool Edit {}`))
+		id = c.request("session/query", query("s1", `/tool Edit {"file":"a.go"}`))
 		_, perm = c.waitMethod("permission/request")
+		assert.Equal(t, `Edit({"file":"a.go"})`, perm.param(t, "alwaysRule"))
 		c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
 		c.waitResponse(id)
 		// Remembered for the session: no question the second time.
-		before = c.call("session/query", query("s1", "/tool Edit {}\n/tool Edit {}"), nil)
+		before = c.call("session/query", query("s1", "/tool Edit {\"file\":\"a.go\"}\n/tool Edit { \"file\": \"a.go\" }"), nil)
 		assert.NotContains(t, methods(before), "permission/request")
 		assert.Equal(t, 2, count(before, "session/toolResult"))
 		// Only for that session.
-		c.request("session/query", query("s2", "/tool Edit {}"))
+		c.request("session/query", query("s2", `/tool Edit {"file":"a.go"}`))
 		c.waitMethod("permission/request")
 	})
+}
+
+// Issue 8: always allowing ls allows ls, never rm. The request names the
+// rule always adds, and only what that rule covers runs unasked.
+func TestAlwaysAllowIsARuleNotATool(t *testing.T) {
+	c := startTether(t, rpc.FramingNDJSON)
+	id := c.request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
+	_, perm := c.waitMethod("permission/request")
+	assert.Equal(t, "Bash(ls:*)", perm.param(t, "alwaysRule"))
+	c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
+	c.waitResponse(id)
+
+	before := c.call("session/query", query("s1", `/tool Bash {"command":"ls -la"}`), nil)
+	assert.NotContains(t, methods(before), "permission/request", "ls -la is covered")
+	assert.Equal(t, "false", lastOf(before, "session/toolResult").param(t, "isError"))
+
+	for _, line := range []string{"rm -rf x", "ls; rm -rf ~", "ls && rm x", "ls $(rm x)", "ls | sh"} {
+		input, _ := json.Marshal(map[string]string{"command": line})
+		id := c.request("session/query", query("s1", "/tool Bash "+string(input)))
+		_, perm := c.waitMethod("permission/request")
+		assert.Equal(t, strconv.Itoa(id), perm.param(t, "queryId"), "%q is asked", line)
+		c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "deny"}, nil)
+		before, _ := c.waitResponse(id)
+		assert.Equal(t, "true", lastOf(before, "session/toolResult").param(t, "isError"), "%q did not run", line)
+	}
 }
 
 func TestSessionWaitingForPermissionDoesNotDelayAnother(t *testing.T) {
@@ -511,4 +538,31 @@ func field(t testing.TB, raw json.RawMessage, name string) json.RawMessage {
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m[name]
+}
+
+// Rules "always" added belong to one session, not to its id: cleanup and a
+// new query of the same id, in one write, make a new session that asks
+// again (issue 8 item 2); also with one P, where the old actor is still
+// closing when the new one starts.
+func TestCleanupThenQueryInOneWriteAsksAgain(t *testing.T) {
+	for _, procs := range []int{1, runtime.GOMAXPROCS(0)} {
+		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			c := startTether(t, rpc.FramingNDJSON)
+			q := c.request("session/query", query("A", `/tool Bash {"command":"ls"}`))
+			_, perm := c.waitMethod("permission/request")
+			c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
+			c.waitResponse(q)
+
+			c.sendRaw(`{"jsonrpc":"2.0","id":"cleanup","method":"session/cleanup","params":{"sessionId":"A"}}` + "\n" +
+				`{"jsonrpc":"2.0","id":"again","method":"session/query","params":{"sessionId":"A","prompt":"/tool Bash {\"command\":\"ls\"}"}}` + "\n")
+			_, again := c.waitMethod("permission/request")
+			assert.Equal(t, "again", again.param(t, "queryId"), "the new session asks")
+			c.call("permission/respond", map[string]any{"requestId": again.param(t, "requestId"), "decision": "deny"}, nil)
+			_, resp := c.waitResponseRaw(`"again"`)
+			require.Nil(t, resp.Error)
+			_, resp = c.waitResponseRaw(`"cleanup"`)
+			require.Nil(t, resp.Error)
+		})
+	}
 }

@@ -22,21 +22,46 @@ import (
 	"github.com/tether-dev/tether/backends/builtin"
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/handlers"
+	"github.com/tether-dev/tether/internal/flaghelp"
+	"github.com/tether-dev/tether/internal/term"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 )
 
-const askUsage = `usage: tether ask [flags] PROMPT
+const askHelp = `Usage: tether ask [flags] PROMPT
 
-Runs one query and prints the assistant's text to stdout as it streams;
-tool summaries and status lines go to stderr. PROMPT - reads the prompt
-from stdin. Permission requests are asked on the terminal (y/n/always)
-when stdin is one; otherwise --allow and --deny-all decide, and anything
-else is denied. Exit code 0 when the turn ends normally (end_turn), 1 on
-failure or another stop reason, 130 when interrupted, 2 for bad usage.
+Runs one query against a Tether of its own and prints the assistant's
+text to stdout as it streams; tool, thinking and status lines go to stderr,
+and a closing line sums the turn up ([end_turn · 12 in, 6 out tokens ·
+$0.0123 · 840 ms]). At a terminal, a spinner on stderr shows what the agent
+is doing until the text starts. PROMPT - reads the prompt from stdin.
+Flags go before the prompt.
 
-flags:
+Permission requests are asked on the terminal (y/n/always) when stdin is
+one; otherwise --allow and --deny-all decide, and anything else is denied.
+
+Exit code 0 when the turn ends normally (end_turn), 1 on failure or another
+stop reason, 130 when interrupted (Ctrl-C cancels the turn and stops the
+backend; a second Ctrl-C exits at once), 2 for bad usage.
+
 `
+
+const askExamples = `
+Examples:
+  tether ask --backend mock 'Hello from a script'
+  { echo 'Review this diff:'; git diff; } | tether ask -
+  tether ask --allow Bash 'Run the tests and tell me what fails.'
+  tether ask --json --backend mock '/tokens 3' | jq -j 'select(.method=="session/token").params.text'
+`
+
+// askFlagGroups are ask's flags as --help groups them.
+var askFlagGroups = []flaghelp.Group{
+	{Title: "Query", Names: []string{"backend", "model", "cwd", "session"}},
+	{Title: "Permissions", Names: []string{"allow", "deny-all"}},
+	{Title: "Output", Names: []string{"json", "quiet", "log-level"}},
+	{Title: "Backend claude", Prefix: "claude-"},
+	{Title: "Backend openai", Prefix: "openai-"},
+}
 
 // Exit codes of tether ask.
 const (
@@ -59,28 +84,29 @@ var errInterrupted = errors.New("interrupted")
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version string) int {
 	fs := flag.NewFlagSet("tether ask", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, askUsage)
-		fs.PrintDefaults()
-	}
-	session := fs.String("session", "ask", "the session id")
-	backend := fs.String("backend", "", "backend: claude, openai or mock; by default the first available of them")
-	model := fs.String("model", "", "the model, for backends that choose one")
-	cwd := fs.String("cwd", "", "directory the agent works in (default: the current one)")
-	allowList := fs.String("allow", "", "tools to allow without asking, comma-separated (Bash,Edit)")
+	fs.Usage = func() {} // --help and errors are answered below
+	session := fs.String("session", "ask", "the session `id`")
+	backend := fs.String("backend", "", "the `backend`: claude, openai or mock (default: the first available of them)")
+	model := fs.String("model", "", "the `model`, for backends that choose one")
+	cwd := fs.String("cwd", "", "the `directory` the agent works in (default: the current one)")
+	allowList := fs.String("allow", "", "`tools` to allow without asking, comma-separated (Bash,Edit)")
 	denyAll := fs.Bool("deny-all", false, "deny every permission request without asking")
 	jsonOut := fs.Bool("json", false, "print every event, then the result, as one JSON object per line on stdout")
-	logLevel := fs.String("log-level", "warn", "log level of Tether's own logs on stderr: debug, info, warn or error")
+	quiet := fs.Bool("quiet", false, "print no status lines, no spinner and no closing line: the answer, tool lines and errors only")
+	logLevel := fs.String("log-level", "error", "`level` of Tether's own logs on stderr: debug, info, warn or error (a failure is reported once, without them)")
 	newBackends := builtin.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, askHelp)
+			flaghelp.Print(stdout, fs, askFlagGroups...)
+			fmt.Fprint(stdout, askExamples)
 			return askOK
 		}
+		fmt.Fprintln(stderr, "Run tether ask --help for the flags.")
 		return askUsageError
 	}
 	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "tether ask: %s\n", msg)
-		fs.Usage()
+		fmt.Fprintf(stderr, "tether ask: %s\nUsage: tether ask [flags] PROMPT (tether ask --help for more)\n", msg)
 		return askUsageError
 	}
 	if fs.NArg() != 1 {
@@ -117,14 +143,14 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 		return usage(err.Error())
 	}
 
-	out := newAskOutput(stdout, stderr, *jsonOut)
+	out := newAskOutput(stdout, stderr, *jsonOut, *quiet)
 	perm := &askPermissions{out: out, denyAll: *denyAll, allow: make(map[string]bool)}
 	for _, t := range strings.Split(*allowList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			perm.allow[t] = true
 		}
 	}
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(f) {
 		in, restore, err := terminalInput(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "tether ask: %v; permission requests will be denied\n", err)
@@ -162,6 +188,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 		Permission: perm.decide,
 		Log:        log.With("side", "client"),
 	})
+	out.startSpinner()
 	res, qerr := c.Query(ctx, protocol.QueryParams{
 		SessionID: *session,
 		Prompt:    prompt,
@@ -169,43 +196,43 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 		Model:     *model,
 		Cwd:       *cwd,
 	}, out.event)
+	out.stopSpinner()     // the turn is over, whatever shutting down takes
 	closeErr := c.Close() // shutdown stops every backend; exit ends serve
 	<-served
 
-	code, reason := askOutcome(ctx, res, qerr)
+	code, reason, byStop := askOutcome(ctx, res, qerr)
 	out.finish(res, qerr, code)
 	if werr := out.writeError(); werr != nil && code == askOK {
-		code, reason = askFailed, fmt.Sprintf("writing the answer: %v", werr)
+		code, reason, byStop = askFailed, fmt.Sprintf("writing the answer: %v", werr), false
 	}
 	if closeErr != nil {
 		log.Warn("closing tether", "err", closeErr)
 	}
-	if reason != "" {
-		fmt.Fprintf(stderr, "tether: %s\n", reason)
-	}
+	out.closing(res, reason, byStop)
 	return code
 }
 
 // askOutcome turns the query's answer into ask's exit code, and for a
-// failure the one line that says why.
-func askOutcome(ctx context.Context, res *protocol.QueryResult, err error) (int, string) {
+// failure the one line that says why; byStopReason says the failure is
+// the turn's stop reason, which the closing line names already.
+func askOutcome(ctx context.Context, res *protocol.QueryResult, err error) (code int, reason string, byStopReason bool) {
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errInterrupted):
-		return askInterrupted, "cancelled: interrupted"
+		return askInterrupted, "cancelled: interrupted", false
 	case err != nil && ctx.Err() != nil:
-		return askFailed, fmt.Sprintf("cancelled: %v", context.Cause(ctx))
+		return askFailed, fmt.Sprintf("cancelled: %v", context.Cause(ctx)), false
 	case err != nil:
 		var te *client.Error
 		if errors.As(err, &te) {
-			return askFailed, te.Message
+			return askFailed, te.Message, false
 		}
-		return askFailed, err.Error()
+		return askFailed, err.Error(), false
 	case res.StopReason == protocol.StopCancelled && errors.Is(context.Cause(ctx), errInterrupted):
-		return askInterrupted, "cancelled: interrupted"
+		return askInterrupted, "cancelled: interrupted", true
 	case res.StopReason != protocol.StopEndTurn:
-		return askFailed, "the turn ended with stop reason " + res.StopReason
+		return askFailed, "the turn ended with stop reason " + res.StopReason, true
 	}
-	return askOK, ""
+	return askOK, "", false
 }
 
 // handleSignals cancels the query on the first SIGINT or SIGTERM, and on a
@@ -230,7 +257,7 @@ func handleSignals(cancel context.CancelCauseFunc, out *askOutput) (stop func())
 				}
 				if !interrupted {
 					interrupted = true
-					out.line("[interrupted: cancelling; interrupt again to force]")
+					out.interrupted()
 					cancel(errInterrupted)
 					continue
 				}
@@ -267,7 +294,7 @@ func (p *askPermissions) decide(ctx context.Context, req protocol.PermissionRequ
 		p.out.line(fmt.Sprintf("[permission] %s denied: stdin is not a terminal to ask on (use --allow %s or --deny-all)", tool, tool))
 		return client.Decision{Reason: "nobody to ask: tether ask runs without a terminal"}
 	}
-	return p.tty.ask(ctx, tool, compactJSON(req.ToolInput))
+	return p.tty.ask(ctx, tool, compactJSON(req.ToolInput), req.AlwaysRule)
 }
 
 func compactJSON(raw json.RawMessage) string {

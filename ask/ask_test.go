@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -49,18 +50,6 @@ func askJSONLines(t *testing.T, stdout string) []askLine {
 	}
 	require.NotEmpty(t, lines)
 	return lines
-}
-
-// askLast returns the params of the last line with method.
-func askLast(t *testing.T, lines []askLine, method string, v any) {
-	t.Helper()
-	for i := len(lines) - 1; i >= 0; i-- {
-		if lines[i].Method == method {
-			require.NoError(t, json.Unmarshal(lines[i].Params, v))
-			return
-		}
-	}
-	t.Fatalf("no %s line", method)
 }
 
 func TestAskJSONPrintsEveryEventThenTheResult(t *testing.T) {
@@ -171,7 +160,13 @@ func TestAskExitCodes(t *testing.T) {
 	t.Run("other stop reason", func(t *testing.T) {
 		code, _, stderr := askRun(t, "", "--backend", "mock", "some\n/stop max_turns")
 		assert.Equal(t, askFailed, code)
-		assert.Equal(t, "tether: the turn ended with stop reason max_turns", askLastLine(stderr))
+		assert.Regexp(t, `^\[max_turns · 3 in, 1 out tokens · \d+ ms\]$`, askLastLine(stderr), "the closing line names the stop reason")
+		assert.NotContains(t, stderr, "tether:", "and says it once")
+	})
+	t.Run("other stop reason, quiet", func(t *testing.T) {
+		code, _, stderr := askRun(t, "", "--quiet", "--backend", "mock", "some\n/stop max_turns")
+		assert.Equal(t, askFailed, code)
+		assert.Equal(t, "tether: the turn ended with stop reason max_turns\n", stderr, "without the closing line, one line says why")
 	})
 	t.Run("bad cwd", func(t *testing.T) {
 		code, _, stderr := askRun(t, "", "--backend", "mock", "--cwd", "/does/not/exist", "hi")
@@ -216,4 +211,69 @@ func TestAskLeavesNoGoroutine(t *testing.T) {
 	code, _, _ := askRun(t, "", "--backend", "mock", "--allow", "Bash", "a\n/tool Bash {}\n/calltool x {}\n/sleep 5\nb")
 	require.Equal(t, askOK, code)
 	goleak.VerifyNone(t, ignore)
+}
+
+func TestAskReportsAFailureOnce(t *testing.T) {
+	t.Run("mock", func(t *testing.T) {
+		code, stdout, stderr := askRun(t, "", "--backend", "mock", "Hello\n/fail the model exploded")
+		assert.Equal(t, askFailed, code)
+		assert.Equal(t, "Hello\n", stdout)
+		assert.Equal(t, 1, strings.Count(stderr, "the model exploded"), "no status line, log line or closing line repeats it")
+		assert.Equal(t, "tether: backend failed: the model exploded", askLastLine(stderr))
+	})
+	t.Run("openai, nothing listening", func(t *testing.T) {
+		// The backend logs the failure as a warning for servers' logs;
+		// tether ask shows it once, as its last line.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		base := "http://" + l.Addr().String() + "/v1"
+		require.NoError(t, l.Close())
+		code, _, stderr := askRun(t, "", "--backend", "openai", "--openai-base-url", base, "hi")
+		assert.Equal(t, askFailed, code)
+		assert.Equal(t, 1, strings.Count(stderr, "connection refused"), "said once")
+		assert.Contains(t, askLastLine(stderr), "tether: backend failed: openai: cannot connect to "+base)
+	})
+}
+
+func TestAskStatusAndClosingLines(t *testing.T) {
+	prompt := "/progress compacting the conversation\nHello\n/tokens 2"
+	t.Run("default", func(t *testing.T) {
+		code, stdout, stderr := askRun(t, "", "--backend", "mock", prompt)
+		require.Equal(t, askOK, code)
+		assert.Equal(t, "Hello\ntok1 tok2\n", stdout)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		require.Len(t, lines, 4, stderr)
+		assert.Equal(t, []string{"[status] starting: mock", "[status] busy", "[status] busy: compacting the conversation"}, lines[:3],
+			"status lines, but not idle: the closing line says the turn ended")
+		assert.Regexp(t, `^\[end_turn · \d+ in, 3 out tokens · \d+ ms\]$`, lines[3])
+	})
+	t.Run("quiet", func(t *testing.T) {
+		code, stdout, stderr := askRun(t, "", "--quiet", "--backend", "mock", "--allow", "Bash", prompt+"\n/tool Bash {}")
+		require.Equal(t, askOK, code)
+		assert.Equal(t, "Hello\ntok1 tok2\n", stdout)
+		// The permission line comes from another goroutine than the
+		// events: its place among them is not fixed.
+		assert.ElementsMatch(t, []string{"[permission] Bash allowed by --allow", "[tool] Bash {}", "[tool done] Bash ran (mock result)"},
+			strings.Split(strings.TrimSuffix(stderr, "\n"), "\n"), "no status lines and no closing line; what the agent did still shows")
+	})
+	t.Run("json", func(t *testing.T) {
+		code, _, stderr := askRun(t, "", "--json", "--backend", "mock", prompt)
+		require.Equal(t, askOK, code)
+		assert.Empty(t, stderr, "the result line on stdout says it all")
+	})
+}
+
+func TestClosingLine(t *testing.T) {
+	for _, tc := range []struct {
+		res  protocol.QueryResult
+		want string
+	}{
+		{protocol.QueryResult{StopReason: "end_turn", DurationMs: 840}, "[end_turn · 840 ms]"},
+		{protocol.QueryResult{StopReason: "end_turn", Usage: protocol.Usage{InputTokens: 12, OutputTokens: 6}, CostUSD: 0.0123, DurationMs: 2400},
+			"[end_turn · 12 in, 6 out tokens · $0.0123 · 2.4 s]"},
+		{protocol.QueryResult{StopReason: "max_turns", Usage: protocol.Usage{OutputTokens: 900}, CostUSD: 1.5, DurationMs: 185_000},
+			"[max_turns · 0 in, 900 out tokens · $1.50 · 3m05s]"},
+	} {
+		assert.Equal(t, tc.want, closingLine(&tc.res))
+	}
 }

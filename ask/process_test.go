@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,3 +184,48 @@ func askRead(f *os.File) string {
 // guard bounds every wait of a test, so that a bug shows up as a failure
 // naming what was awaited rather than as a hung suite.
 const guard = 20 * time.Second
+
+// TestAskSharedPipeKeepsLinesApart runs tether ask as `2>&1 | cat` does:
+// stdout and stderr are one pipe. No stderr line may run into the answer's
+// unfinished line, and the answer ends with a newline before the closing
+// line.
+func TestAskSharedPipeKeepsLinesApart(t *testing.T) {
+	mark := newAskMark(t)
+	argv, env := askCommand(mark, "--backend", "mock", "--allow", "Bash",
+		"Hello from a script\n/tool Bash {}\nDone.")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	cmd.Stdout, cmd.Stderr = w, w
+	require.NoError(t, cmd.Start())
+	w.Close()
+	out := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		out <- b
+	}()
+	var b []byte
+	select {
+	case b = <-out:
+	case <-time.After(guard):
+		_ = cmd.Process.Kill()
+		t.Fatalf("tether ask did not finish within %v", guard)
+	}
+	require.NoError(t, cmd.Wait())
+	t.Logf("output:\n%s", b)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	var text []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "[") {
+			text = append(text, l)
+		}
+	}
+	// The mock streams "\nDone." after the tool: the newline that ended
+	// "Hello from a script" for the tool lines leaves an empty line.
+	assert.Equal(t, []string{"Hello from a script", "", "Done."}, text, "every line is text or a line of its own")
+	assert.Equal(t, "[tool done] Bash ran (mock result)", lines[len(lines)-4])
+	assert.Regexp(t, `^\[end_turn · \d+ in, \d+ out tokens · \d+ ms\]$`, lines[len(lines)-1])
+	assert.Empty(t, askLeftovers(mark))
+}

@@ -27,10 +27,16 @@ func newTerminalPrompt(in *os.File, out *askOutput) *terminalPrompt {
 }
 
 // ask asks until it gets y, n or always; an empty answer, the end of the
-// input or a withdrawn question is a deny.
-func (p *terminalPrompt) ask(ctx context.Context, tool, input string) client.Decision {
+// input or a withdrawn question is a deny. The question names the rule
+// "always" adds (alwaysRule), so the user sees what they allow for the
+// rest of the session: "[a]lways allow Bash(ls:*)".
+func (p *terminalPrompt) ask(ctx context.Context, tool, input, alwaysRule string) client.Decision {
+	always := "[a]lways"
+	if alwaysRule != "" {
+		always = "[a]lways allow " + alwaysRule
+	}
 	for {
-		p.out.prompt(fmt.Sprintf("Allow %s %s? [y]es / [n]o / [a]lways: ", tool, input))
+		p.out.prompt(fmt.Sprintf("Allow %s %s? [y]es / [n]o / %s: ", tool, input, always))
 		answer, err := p.readLine(ctx)
 		if err != nil {
 			return client.Decision{Reason: "the user did not answer"}

@@ -7,16 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 )
-
-// isTerminal reports whether f is a terminal: whether it answers the
-// terminal's own ioctl (a character device such as /dev/null does not).
-func isTerminal(f *os.File) bool {
-	var t syscall.Termios
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
-	return errno == 0
-}
 
 // terminalInput returns a pollable copy of the terminal f, so that a read
 // waiting for the user's answer can be woken by a deadline when the

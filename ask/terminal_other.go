@@ -7,10 +7,8 @@ import (
 	"os"
 )
 
-// isTerminal reports false: without the terminal ioctls of Linux, tether
-// ask does not prompt, and permissions come from --allow and --deny-all.
-func isTerminal(*os.File) bool { return false }
-
+// terminalInput fails: without the terminal ioctls of Linux, tether ask
+// does not prompt, and permissions come from --allow and --deny-all.
 func terminalInput(*os.File) (*os.File, func(), error) {
 	return nil, nil, errors.New("interactive prompts need Linux")
 }

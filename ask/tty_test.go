@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,22 +126,23 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 		"After.",
 	}, "\n"))
 	asked := func(n int) func(string) bool {
-		return func(s string) bool { return strings.Count(s, "? [y]es / [n]o / [a]lways: ") == n }
+		return func(s string) bool { return strings.Count(s, "? [y]es / [n]o / [a]lways allow ") == n }
 	}
 	a.waitFor("the question about Bash", asked(1))
 	a.keys("y", "Enter")
 	s := a.waitFor("the question about Edit", asked(2))
-	assert.Contains(t, s, `Allow Bash {"command":"ls"}?`)
+	assert.Contains(t, s, `Allow Bash {"command":"ls"}? [y]es / [n]o / [a]lways allow Bash(ls:*): `, "the question says what always allows")
 	a.keys("n", "Enter")
 	a.waitFor("the question about Write", asked(3))
 	a.keys("a", "Enter")
 	// Always allows what was asked (Write of b.go) and nothing else.
 	a.waitFor("the question about Write of another file", asked(4))
 	a.keys("n", "Enter")
-	code, s := a.waitExit("[status] idle")
+	code, s := a.waitExit("[end_turn · ")
 	t.Logf("screen:\n%s", s)
 	assert.Equal(t, askOK, code)
-	assert.Equal(t, 4, strings.Count(s, "? [y]es / [n]o / [a]lways: "), "always: the same Write was not asked about again, another was")
+	assert.Equal(t, 4, strings.Count(s, "? [y]es / [n]o / [a]lways allow "), "always: the same Write was not asked about again, another was")
+	assert.Contains(t, s, `[a]lways allow Write({"file":"b.go"}): `)
 	assert.Contains(t, s, `Allow Write {"file":"c.go"}?`)
 	assert.Contains(t, s, `Allow Edit {"file":"a.go"}?`)
 	assert.Contains(t, s, "[tool done] Bash ran (mock result)")
@@ -154,7 +156,7 @@ func TestAskAsksOnTheTerminal(t *testing.T) {
 func TestAskCtrlCWhileAskingOnTheTerminal(t *testing.T) {
 	mark := newAskMark(t)
 	a := startAskInTmux(t, mark, "--backend", "mock", "Let me see.\n/tool Bash {\"command\":\"rm -rf build\"}\nnever said")
-	a.waitFor("the question", func(s string) bool { return strings.Contains(s, "[a]lways: ") })
+	a.waitFor("the question", func(s string) bool { return strings.Contains(s, "[a]lways allow Bash(rm:*): ") })
 	a.keys("C-c")
 	code, s := a.waitExit("tether: cancelled: interrupted")
 	t.Logf("screen:\n%s", s)
@@ -162,5 +164,81 @@ func TestAskCtrlCWhileAskingOnTheTerminal(t *testing.T) {
 	assert.Contains(t, s, "tether: cancelled: interrupted")
 	assert.Contains(t, s, "[permission] request withdrawn: cancelled")
 	assert.NotContains(t, s, "never said")
+	assert.Empty(t, askLeftovers(mark))
+}
+
+// spinnerLine matches a line the spinner draws: a frame, what the agent
+// is doing, the elapsed time.
+var spinnerLine = regexp.MustCompile(`^[` + strings.Join(spinnerFrames, "") + `] (.*) · (\d+)s$`)
+
+// spinnerShows reports whether the screen's last non-empty line is the
+// spinner saying what, at least at second sec.
+func spinnerShows(screen, what string, sec int) bool {
+	lines := strings.Split(strings.TrimRight(screen, "\n "), "\n")
+	m := spinnerLine.FindStringSubmatch(strings.TrimRight(lines[len(lines)-1], " "))
+	if m == nil || m[1] != what {
+		return false
+	}
+	n, _ := strconv.Atoi(m[2])
+	return n >= sec
+}
+
+func TestAskSpinnerOnTheTerminal(t *testing.T) {
+	mark := newAskMark(t)
+	retry := "API unreachable, retry 1 of 3 in 8 s: connection refused"
+	a := startAskInTmux(t, mark, "--backend", "mock", strings.Join([]string{
+		"/progress " + retry,
+		"/sleep 1500",
+		"Hello from the terminal",
+		"/sleep 500",
+		"/tokens 2",
+	}, "\n"))
+	// Until the text starts, the spinner turns with the latest detail and
+	// the time since the question was sent.
+	s := a.waitFor("the spinner with the retry and a second gone", func(s string) bool { return spinnerShows(s, retry, 1) })
+	assert.Contains(t, s, "[status] busy: "+retry, "a detail also gets a line of its own, for the scrollback")
+	assert.NotContains(t, s, "[status] starting", "the spinner says what plain status lines would")
+
+	code, s := a.waitExit("[end_turn · ")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askOK, code)
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimRight(l, " "); l != "" && !strings.HasPrefix(l, "Pane is dead") {
+			lines = append(lines, l)
+		}
+	}
+	require.Len(t, lines, 4)
+	assert.Equal(t, "[status] busy: "+retry, lines[0])
+	assert.Equal(t, "Hello from the terminal", lines[1], "the spinner was erased when the text started")
+	assert.Equal(t, "tok1 tok2", lines[2], "and not drawn again once it had")
+	assert.Regexp(t, `^\[end_turn · \d+ in, \d+ out tokens · \d\.\d s\]$`, lines[3], "the answer ended its line before the closing line")
+	assert.Empty(t, askLeftovers(mark))
+}
+
+func TestAskSpinnerErasedWhenNothingStreams(t *testing.T) {
+	mark := newAskMark(t)
+	a := startAskInTmux(t, mark, "--backend", "mock", "/sleep 1200\n/stop max_turns")
+	a.waitFor("the spinner thinking for a second", func(s string) bool { return spinnerShows(s, "thinking…", 1) })
+	code, s := a.waitExit("[max_turns · ")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askFailed, code)
+	first := strings.TrimRight(strings.SplitN(s, "\n", 2)[0], " ")
+	assert.Regexp(t, `^\[max_turns · \d+ in, \d+ out tokens · \d\.\d s\]$`, first, "the closing line replaced the spinner on its line")
+}
+
+func TestAskCtrlCErasesTheSpinner(t *testing.T) {
+	mark := newAskMark(t)
+	a := startAskInTmux(t, mark, "--backend", "mock", "/progress waiting for the API\n/sleep 60000\nnever said")
+	a.waitFor("the spinner with the detail", func(s string) bool { return spinnerShows(s, "waiting for the API", 0) })
+	a.keys("C-c")
+	code, s := a.waitExit("tether: cancelled: interrupted")
+	t.Logf("screen:\n%s", s)
+	assert.Equal(t, askInterrupted, code)
+	assert.Contains(t, s, "[interrupted: cancelling; interrupt again to force]")
+	assert.NotContains(t, s, "never said")
+	for _, l := range strings.Split(s, "\n") {
+		assert.NotRegexp(t, spinnerLine, strings.TrimRight(l, " "), "the spinner was erased")
+	}
 	assert.Empty(t, askLeftovers(mark))
 }

@@ -60,6 +60,14 @@ type Info struct {
 	// MCP servers.
 	Images     bool
 	MCPServers bool
+	// Processes: every session holds a child process (a CLI), counted
+	// against the process limit and stopped when idle; its Conn should be
+	// a Suspender.
+	Processes bool
+	// LoggedIn says whether the agent looks logged in (credentials found),
+	// for backends that need a login; nil when that does not apply or
+	// cannot be told.
+	LoggedIn *bool
 }
 
 // Choice is one value of a model or mode choice.
@@ -188,4 +196,21 @@ type Suspender interface {
 	Suspend(ctx context.Context) error
 	// Running reports whether a process is live.
 	Running() bool
+}
+
+// Spares is a Backend that keeps processes started ahead of the sessions
+// that will use them (--claude-spare). They count against the process
+// limit, and the registry may stop one to free a slot for a session.
+type Spares interface {
+	// SpareProcesses reports how many spare processes are alive.
+	SpareProcesses() int
+	// StopSpare stops one, and reports false when there is none.
+	StopSpare(ctx context.Context) bool
+}
+
+// Closer is a Backend that holds processes of its own (spares), to be
+// stopped when Tether shuts down, after every session. When ctx ends it
+// kills rather than waits, and still returns only when they are gone.
+type Closer interface {
+	Close(ctx context.Context) error
 }

@@ -123,7 +123,10 @@ type PermissionRequest struct {
 	ToolInput json.RawMessage
 	ToolUseID string
 	// Rule is what "always allow" adds for the rest of the session, as the
-	// user sees it ("Bash(ls:*)", "Edit(src/main.go)").
+	// user sees it, in the syntax of package permissions ("Bash(ls:*)",
+	// `Edit({"file":"a.go"})`). Empty: the session makes it with
+	// permissions.For. With AgentRemembers it is the agent's own rule, in
+	// the agent's syntax, shown as it is.
 	Rule string
 	// AgentRemembers is set when the agent applies remembered rules itself
 	// (the Claude CLI's session rules): the session then never answers from

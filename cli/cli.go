@@ -1,98 +1,126 @@
 // Package cli is Tether's command line: it picks the command (serving
-// Tether's protocol on stdio by default, `ask`), parses its flags and runs
-// it. main.go only calls Main, so every command can also be run in-process
-// by tests.
+// Tether's protocol on stdio by default, `ask`, `version`, `help`), parses
+// its flags and runs it. main.go only calls Main, so every command can also
+// be run in-process by tests.
 package cli
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+	"strings"
 
 	"github.com/tether-dev/tether/ask"
-	"github.com/tether-dev/tether/backends/builtin"
-	"github.com/tether-dev/tether/handlers"
-	"github.com/tether-dev/tether/rpc"
 )
 
-// Main runs the command in args (os.Args[1:]) and returns the process's exit
-// code. version is the build's version.
-func Main(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version string) int {
-	if len(args) > 0 && args[0] == "ask" {
-		return ask.Run(args[1:], stdin, stdout, stderr, version)
-	}
-	return serve(args, stdin, stdout, stderr, version)
+// Exit codes shared by every command.
+const (
+	exitOK    = 0
+	exitUsage = 2 // bad usage: an unknown command, flag or argument
+)
+
+// Stdio is what a command runs with: the process's standard streams and
+// the build's version.
+type Stdio struct {
+	In       io.ReadCloser
+	Out, Err io.Writer
+	Version  string
 }
 
-// serve parses args and serves on stdin/stdout until the client exits; it
-// returns the process's exit code. Nothing but the protocol is written to
-// stdout.
-func serve(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version string) int {
-	fs := flag.NewFlagSet("tether", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	framing := fs.String("framing", "auto", "message framing: auto, lsp (Content-Length) or ndjson")
-	backend := fs.String("backend", "", "default backend (mock, ...); by default the first available of claude, openai, mock")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFile := fs.String("log-file", "", "write logs to this file instead of stderr")
-	trace := fs.Bool("trace", false, "log every JSON-RPC message (at debug level)")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long shutdown waits for sessions to close before their processes are killed")
-	maxMessage := fs.Int("max-message-size", rpc.DefaultMaxMessageSize, "largest message accepted, in bytes; larger ones are answered with an error and skipped")
-	showVersion := fs.Bool("version", false, "print the version to stderr and exit")
-	newBackends := builtin.Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stderr, "tether", version)
-		return 0
-	}
+// command is one of tether's commands, as `tether help` lists it.
+type command struct {
+	name    string
+	summary string // one line, for the list in `tether help`
+	usage   string // the synopsis, e.g. "tether ask [flags] PROMPT"
+	// run runs the command with the arguments after its name and returns
+	// the exit code. Given -h or --help it prints its usage on stdout and
+	// returns 0.
+	run func(args []string, std Stdio) int
+}
 
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "tether: bad --log-level: %v\n", err)
-		return 2
+// commands returns tether's commands, in the order help lists them.
+// Serving the protocol on stdio takes no name: it is what `tether [flags]`
+// does. A new command is one entry here and its run func. (A func, not a
+// var: help's run func lists the commands.)
+func commands() []command {
+	return []command{
+		{
+			name:    "ask",
+			summary: "run one query, print the answer as it streams",
+			usage:   "tether ask [flags] PROMPT",
+			run: func(args []string, std Stdio) int {
+				return ask.Run(args, std.In, std.Out, std.Err, std.Version)
+			},
+		},
+		{
+			name:    "acp",
+			summary: "serve the Agent Client Protocol on stdio (Zed, JetBrains, CodeCompanion, acpx)",
+			usage:   "tether acp [flags]",
+			run: func(args []string, std Stdio) int {
+				return serveDialect(args, std, &acpCommand{})
+			},
+		},
+		{
+			name:    "version",
+			summary: "print the version (the one initialize reports)",
+			usage:   "tether version",
+			run:     runVersion,
+		},
+		{
+			name:    "help",
+			summary: "print this help, or a command's (tether help ask)",
+			usage:   "tether help [COMMAND]",
+			run:     runHelp,
+		},
 	}
-	logOut := stderr
-	if *logFile != "" {
-		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			fmt.Fprintf(stderr, "tether: %v\n", err)
-			return 2
+}
+
+// lookup returns the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
 		}
-		defer f.Close()
-		logOut = f
 	}
-	cfg := handlers.Config{
-		Version:         version,
-		Trace:           *trace,
-		ShutdownTimeout: *shutdownTimeout,
-		MaxMessageSize:  *maxMessage,
-		Log:             slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level})),
-	}
-	var err error
-	if cfg.Framing, err = rpc.ParseFraming(*framing); err != nil {
-		fmt.Fprintf(stderr, "tether: %v\n", err)
-		return 2
-	}
-	cfg.Backends = newBackends(cfg.Log)
-	if cfg.DefaultBackend, err = builtin.Default(cfg.Backends, *backend); err != nil {
-		fmt.Fprintf(stderr, "tether: %v\n", err)
-		return 2
-	}
+	return command{}, false
+}
 
-	// A write to a closed stdout must fail with EPIPE, not kill Tether
-	// before it has stopped its backends: being notified of SIGPIPE is
-	// what tells the runtime so (os/signal).
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	in, restore := pollable(stdin)
-	defer restore()
-	return handlers.Serve(ctx, in, stdout, cfg)
+// commandNames lists the commands, for messages.
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Main runs the command in args (os.Args[1:]) and returns the process's
+// exit code. version is the one a build set (-ldflags "-X
+// main.version=..."), or "" for the one the build info records (see
+// Version).
+func Main(args []string, stdin io.ReadCloser, stdout, stderr io.Writer, version string) int {
+	std := Stdio{In: stdin, Out: stdout, Err: stderr, Version: Version(version)}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return serve(args, std)
+	}
+	if c, ok := lookup(args[0]); ok {
+		return c.run(args[1:], std)
+	}
+	return usageError(std, fmt.Sprintf("unknown command %q", args[0]))
+}
+
+// usageError says what was wrong with the command line, names the
+// commands, and returns the usage exit code.
+func usageError(std Stdio, msg string) int {
+	fmt.Fprintf(std.Err, "tether: %s\n", msg)
+	fmt.Fprintf(std.Err, "Commands: %s; with none, tether serves its JSON-RPC protocol on stdin/stdout. Run tether help for more.\n", commandNames())
+	return exitUsage
+}
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "--h":
+		return true
+	}
+	return false
 }

@@ -59,6 +59,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long closing the sessions may take before
 	// their processes are killed.
 	ShutdownTimeout time.Duration
+	// IdleStop and MaxProcesses bound the sessions' backend processes
+	// (see sessions.Config).
+	IdleStop     time.Duration
+	MaxProcesses int
 	// OnReplyProblem, when set, is told of a request answered twice or
 	// never (a check for tests).
 	OnReplyProblem func(method, problem string)
@@ -90,6 +94,8 @@ func Serve(ctx context.Context, in io.ReadCloser, out io.Writer, cfg Config) int
 	reg := sessions.NewRegistry(sessions.Config{
 		Backends:       cfg.Backends,
 		DefaultBackend: cfg.DefaultBackend,
+		IdleStop:       cfg.IdleStop,
+		MaxProcesses:   cfg.MaxProcesses,
 		Log:            log,
 	})
 	d.Bind(conn, reg)
@@ -103,6 +109,15 @@ func Serve(ctx context.Context, in io.ReadCloser, out io.Writer, cfg Config) int
 			code = 1
 		}
 	case <-conn.InputEnded():
+		if exited(d) {
+			// exit came before the end of input (the read loop handles
+			// messages in order): a client that sends exit and closes
+			// its end at once means exit, not "finish what runs".
+			if !d.ShutDown() {
+				code = 1
+			}
+			break
+		}
 		// A shell pipe ends its input right after its requests: answer
 		// them, then go; unless nobody is there to read the answers, or
 		// a signal says stop.
@@ -135,6 +150,16 @@ func Serve(ctx context.Context, in io.ReadCloser, out io.Writer, cfg Config) int
 	conn.Close()
 	log.Info("exit", "code", code)
 	return code
+}
+
+// exited reports whether the client has asked the dialect to exit.
+func exited(d Dialect) bool {
+	select {
+	case <-d.Exit():
+		return true
+	default:
+		return false
+	}
 }
 
 // errClientGone is why a drain stops when the client stops reading.

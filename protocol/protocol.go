@@ -79,6 +79,9 @@ type BackendInfo struct {
 	Name      string `json:"name"`
 	Available bool   `json:"available"`
 	Detail    string `json:"detail"`
+	// LoggedIn says, for a backend that needs a login (claude), whether
+	// it looks logged in; absent for the others.
+	LoggedIn *bool `json:"loggedIn,omitempty"`
 }
 
 // Tool is a tool the editor declares and runs itself (see tool/call).
@@ -175,6 +178,10 @@ type SessionInfo struct {
 	Model     string `json:"model"`
 	Cwd       string `json:"cwd"`
 	Status    string `json:"status"`
+	// Process is "running" or "stopped" for a backend that holds a
+	// process (claude): an idle session's process may be stopped, and the
+	// session's next query resumes it.
+	Process   string `json:"process,omitempty"`
 	CreatedAt string `json:"createdAt"`
 	Turns     int    `json:"turns"`
 }
@@ -259,8 +266,9 @@ type PermissionRequestParams struct {
 	ToolInput json.RawMessage `json:"toolInput"`
 	ToolUseID string          `json:"toolUseId"`
 	// AlwaysRule is the rule that "remember" adds for the rest of the
-	// session ("Bash(ls:*)"), for the editor to show on its button.
-	AlwaysRule  string          `json:"alwaysRule"`
+	// session ("Bash(ls:*)"), for the editor to show on its button; absent
+	// when nothing can be remembered for this request.
+	AlwaysRule  string          `json:"alwaysRule,omitempty"`
 	Suggestions json.RawMessage `json:"suggestions,omitempty"`
 }
 

@@ -12,7 +12,6 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,6 +69,7 @@ type Options struct {
 type Conn struct {
 	stream  *Stream
 	w       *writer
+	sent    *Outbox // Send's, shared by its callers
 	log     *slog.Logger
 	opts    Options
 	methods map[string]Handler
@@ -94,9 +94,11 @@ type Conn struct {
 // NewConn returns a connection over stream with no methods registered.
 func NewConn(stream *Stream, log *slog.Logger, opts Options) *Conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
+	w := newWriter(stream, log, opts.Trace)
 	return &Conn{
 		stream:     stream,
-		w:          newWriter(stream, log, opts.Trace),
+		w:          w,
+		sent:       &Outbox{w: w},
 		log:        log,
 		opts:       opts,
 		methods:    make(map[string]Handler),
@@ -397,9 +399,20 @@ func (c *Conn) Notify(method string, params any) error {
 	return c.send(body)
 }
 
-// Send sends one message body that the caller encoded itself. body is not
-// retained. Hot notifications are better sent through an Outbox.
-func (c *Conn) Send(body []byte) error { return c.send(bytes.Clone(body)) }
+// Send sends one message body that the caller encoded itself, copied into
+// an outbox that every caller of Send shares; body is not retained. Like
+// an Outbox's, its messages go out after every message sent on the
+// connection before them, and a reply goes out after them. A producer of
+// many messages (a session's text chunks) does better with its own
+// Outbox: texts merge when the peer does not keep up, and no lock is
+// shared with other producers.
+func (c *Conn) Send(body []byte) error {
+	if err := c.sent.Send(body); err != nil {
+		c.log.Debug("write", "err", err)
+		return err
+	}
+	return nil
+}
 
 // send queues body, which is kept until written, after everything sent
 // before it.

@@ -23,7 +23,10 @@ import (
 // concatenation, exactly. Nothing else merges or moves: a text of another
 // kind, or any other message in between, starts a new message.
 //
-// Use an Outbox from one goroutine at a time.
+// Use an Outbox from one goroutine at a time. It keeps the buffer it
+// filled last for its next messages (up to about 128 KiB, when the peer
+// was slow): make one per query or turn, not one per session, and an idle
+// session holds none.
 type Outbox struct {
 	w *writer
 
@@ -31,8 +34,10 @@ type Outbox struct {
 	open    *segment   // queued and not taken yet: more messages go here
 	free    *segment   // one taken segment, for reuse
 	pending int        // bytes in this outbox's segments not taken yet
-	waiting bool       // a sender waits on space
-	space   chan struct{}
+	// space, when not nil, is closed by the writer when it takes a
+	// segment of the outbox: senders waiting for room (the Conn's shared
+	// outbox may have several) look again.
+	space chan struct{}
 }
 
 // NewOutbox returns an outbox of the connection.
@@ -108,16 +113,15 @@ func (o *Outbox) Notify(method string, params any) error {
 func (o *Outbox) segment() (*segment, error) {
 	for o.pending >= outboxLimit && !o.w.isDead.Load() {
 		if o.space == nil {
-			o.space = make(chan struct{}, 1)
+			o.space = make(chan struct{})
 		}
-		o.waiting = true
+		space := o.space
 		o.mu.Unlock()
 		select {
-		case <-o.space:
+		case <-space:
 		case <-o.w.dead:
 		}
 		o.mu.Lock()
-		o.waiting = false
 	}
 	if o.w.isDead.Load() {
 		return nil, o.w.err()

@@ -340,3 +340,31 @@ func TestStreamedResultIsFramedWhole(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestSendersSharingConnSendAllGetRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, g, _ := gatedConn(t, nil)
+		body := []byte(`{"jsonrpc":"2.0","method":"note","params":{"x":"` + strings.Repeat("x", 1<<10) + `"}}`)
+		const senders, each = 3, 100 // 300 KiB through Send's one outbox
+		done := make(chan error, senders)
+		for range senders {
+			go func() {
+				for range each {
+					if err := c.Send(body); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		synctest.Wait() // every sender waits for room while the peer stalls
+		got := 0
+		for got < senders*each {
+			got += len(g.next(t))
+		}
+		for range senders {
+			require.NoError(t, <-done, "every waiting sender is let go, not only one")
+		}
+	})
+}

@@ -66,8 +66,10 @@ const (
 	// written before more is taken from the queue.
 	maxBatch = 256 << 10
 	// keptSegmentCap bounds the buffer an outbox keeps for its next
-	// segment; a larger one (grown while the peer did not read) is dropped.
-	keptSegmentCap = 4 << 10
+	// segment: a larger one (a large message) is dropped. A buffer grown
+	// to the outbox's limit while the peer was slow is kept, so a busy
+	// outbox reuses it round after round.
+	keptSegmentCap = 2 * outboxLimit
 	// stuckWriteWait bounds how long Close waits for a write that does not
 	// return (a peer that neither reads nor closes).
 	stuckWriteWait = 5 * time.Second
@@ -269,12 +271,9 @@ func (w *writer) take(seg *segment) {
 	if cap(seg.buf) <= keptSegmentCap {
 		o.free = seg
 	}
-	if o.waiting {
-		o.waiting = false
-		select {
-		case o.space <- struct{}{}:
-		default: // a wake-up is there already
-		}
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
 	}
 	o.mu.Unlock()
 }

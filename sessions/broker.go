@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/permissions"
 )
 
 // Broker holds the permission requests that wait for the editor, across all
@@ -20,13 +21,13 @@ type Broker struct {
 	pending map[string]*pendingPermission
 	// remembered holds, per session instance (not per session id: a new
 	// session that reuses an id asks again), the rules "always" added.
-	remembered map[uint64]map[string]bool
+	remembered map[uint64]*permissions.Set
 	gone       string // set when no client can answer any more: the reason
 }
 
 type pendingPermission struct {
 	instance uint64
-	rule     string // what "always" remembers; "" when the agent remembers
+	rule     permissions.Rule // what "always" remembers; zero when the agent remembers
 	decision chan backends.Decision
 	// withdrawn tells the session the request is gone, before the deny is
 	// sent; the session tells the editor from its turn goroutine.
@@ -37,7 +38,7 @@ type pendingPermission struct {
 func NewBroker() *Broker {
 	return &Broker{
 		pending:    make(map[string]*pendingPermission),
-		remembered: make(map[uint64]map[string]bool),
+		remembered: make(map[uint64]*permissions.Set),
 	}
 }
 
@@ -45,21 +46,20 @@ func NewBroker() *Broker {
 // already (a rule the editor allowed for the session covers it, or no
 // client is left to answer) the decision is ready at once and ask is false:
 // nothing needs to be asked. withdrawn is called, on whatever goroutine
-// withdraws it, if the request is withdrawn.
-func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest, withdrawn func(reason string)) (p backends.Permission, ask bool) {
+// withdraws it, if the request is withdrawn. rule is what "always" adds
+// (see alwaysRule).
+func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest, rule permissions.Rule, withdrawn func(reason string)) (p backends.Permission, ask bool) {
 	ch := make(chan backends.Decision, 1)
 	p = backends.Permission{ID: id, Decision: ch}
-	rule := ""
-	if !req.AgentRemembers {
-		rule = ruleOf(req)
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case rule != "" && b.remembered[instance][rule]:
-		ch <- backends.Decision{Allow: true, Reason: "allowed earlier in this session (" + rule + ")", Remember: true}
-		return p, false
-	case b.gone != "":
+	if !req.AgentRemembers {
+		if r, ok := b.remembered[instance].Match(req.ToolName, req.ToolInput); ok {
+			ch <- backends.Decision{Allow: true, Reason: "allowed earlier in this session (" + r.String() + ")", Remember: true}
+			return p, false
+		}
+	}
+	if b.gone != "" {
 		ch <- backends.Decision{Reason: b.gone}
 		return p, false
 	}
@@ -67,13 +67,28 @@ func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest,
 	return p, true
 }
 
-// ruleOf is the rule "always" adds for a request: the backend's, else the
-// tool with its exact input.
-func ruleOf(req backends.PermissionRequest) string {
-	if req.Rule != "" {
-		return req.Rule
+// alwaysRule is the rule "always" adds for req when the session remembers
+// it (the agent does not): the backend's rule, else the one the
+// permissions package makes for the tool and its input. It is the zero
+// Rule when the agent remembers, or when nothing can be remembered (the
+// backend's rule does not parse, the input is not a JSON object).
+func alwaysRule(req backends.PermissionRequest) permissions.Rule {
+	if req.AgentRemembers {
+		return permissions.Rule{}
 	}
-	return req.ToolName + "(" + string(req.ToolInput) + ")"
+	var (
+		r   permissions.Rule
+		err error
+	)
+	if req.Rule != "" {
+		r, err = permissions.Parse(req.Rule)
+	} else {
+		r, err = permissions.For(req.ToolName, req.ToolInput)
+	}
+	if err != nil || r.Tool() != req.ToolName {
+		return permissions.Rule{}
+	}
+	return r
 }
 
 // Respond delivers the editor's decision for requestID. It fails with a
@@ -83,11 +98,11 @@ func (b *Broker) Respond(requestID string, d backends.Decision) error {
 	p, ok := b.pending[requestID]
 	if ok {
 		delete(b.pending, requestID)
-		if d.Allow && d.Remember && p.rule != "" {
+		if d.Allow && d.Remember && !p.rule.IsZero() {
 			if b.remembered[p.instance] == nil {
-				b.remembered[p.instance] = make(map[string]bool)
+				b.remembered[p.instance] = &permissions.Set{}
 			}
-			b.remembered[p.instance][p.rule] = true
+			b.remembered[p.instance].Add(p.rule)
 		}
 	}
 	b.mu.Unlock()

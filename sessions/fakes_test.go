@@ -58,19 +58,22 @@ func (r *recorder) CallTool(context.Context, backends.ToolCall) (backends.ToolCa
 // the prompt as one token, and can be told to fail Open, to block Open or
 // a prompt until released, to ask permission, or to block Close.
 type fakeBackend struct {
-	mu        sync.Mutex
-	opens     int
-	closes    int
-	failOpen  error
-	opts      []backends.Options
-	turns     []backends.Turn
-	opening   chan struct{} // when set, Open sends on it as it starts
-	openGate  chan struct{} // when set, Open waits for it or ctx
-	release   chan struct{} // when set, prompts wait for it
-	closing   chan struct{} // when set, Close waits for it, or for ctx
-	closeCtx  chan error    // when set, gets the ctx error Close ended with
-	started   chan string   // when set, gets each prompt as it reaches the backend
-	askFirst  bool          // prompts ask permission for "Bash" before answering
+	mu       sync.Mutex
+	opens    int
+	closes   int
+	failOpen error
+	opts     []backends.Options
+	turns    []backends.Turn
+	opening  chan struct{} // when set, Open sends on it as it starts
+	openGate chan struct{} // when set, Open waits for it or ctx
+	release  chan struct{} // when set, prompts wait for it
+	closing  chan struct{} // when set, Close waits for it, or for ctx
+	closeCtx chan error    // when set, gets the ctx error Close ended with
+	started  chan string   // when set, gets each prompt as it reaches the backend
+	askFirst bool          // prompts ask permission for "Bash" before answering
+	// askAs, when set, makes each prompt ask the request it returns for
+	// that prompt before answering.
+	askAs     func(prompt string) backends.PermissionRequest
 	decisions chan backends.Decision
 }
 
@@ -106,14 +109,19 @@ type fakeConn struct{ b *fakeBackend }
 func (c fakeConn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
 	c.b.mu.Lock()
 	c.b.turns = append(c.b.turns, turn)
-	release, started, askFirst := c.b.release, c.b.started, c.b.askFirst
+	release, started, askFirst, askAs := c.b.release, c.b.started, c.b.askFirst, c.b.askAs
 	c.b.mu.Unlock()
 	prompt := backends.PromptText(turn.Prompt)
 	if started != nil {
 		started <- prompt
 	}
-	if askFirst {
-		p := sink.AskPermission(backends.PermissionRequest{ToolName: "Bash", ToolInput: []byte(`{"command":"ls"}`), Rule: "Bash(ls:*)"})
+	if askFirst && askAs == nil {
+		askAs = func(string) backends.PermissionRequest {
+			return backends.PermissionRequest{ToolName: "Bash", ToolInput: []byte(`{"command":"ls"}`), Rule: "Bash(ls:*)"}
+		}
+	}
+	if askAs != nil {
+		p := sink.AskPermission(askAs(prompt))
 		select {
 		case d := <-p.Decision:
 			if c.b.decisions != nil {

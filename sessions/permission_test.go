@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"encoding/json"
 	"runtime"
 	"strings"
 	"testing"
@@ -113,4 +114,131 @@ func TestWithdrawReasonsNameWhatHappened(t *testing.T) {
 			assert.Contains(t, rec.lines(), "withdrawn "+p.ID+" "+tc.reason)
 		})
 	}
+}
+
+// askBash makes each prompt a Bash call running the prompt, with no rule
+// of the backend's: the session makes the rule.
+func askBash(prompt string) backends.PermissionRequest {
+	input, _ := json.Marshal(map[string]string{"command": prompt})
+	return backends.PermissionRequest{ToolName: "Bash", ToolInput: input}
+}
+
+// permissionFlow runs prompts in one session of b and answers each request
+// with answer; it returns, per prompt, the request asked (nil when none
+// was) and the decision the backend got.
+type permissionFlow struct {
+	t   *testing.T
+	r   *Registry
+	b   *fakeBackend
+	rec *recorder
+}
+
+func newPermissionFlow(t *testing.T, askAs func(string) backends.PermissionRequest) *permissionFlow {
+	b := &fakeBackend{askAs: askAs, decisions: make(chan backends.Decision, 1)}
+	return &permissionFlow{t: t, r: newTestRegistry(t, b), b: b, rec: &recorder{asked: make(chan PermissionRequest, 1)}}
+}
+
+// run sends prompt; when it is asked, answer decides. It returns the
+// request (nil when the session answered from memory) and the decision
+// the backend got.
+func (f *permissionFlow) run(prompt string, answer backends.Decision) (*PermissionRequest, backends.Decision) {
+	f.t.Helper()
+	answered := ask(f.r, context.Background(), f.rec, "s", prompt)
+	var asked *PermissionRequest
+	select {
+	case p := <-f.rec.asked:
+		asked = &p
+		require.NoError(f.t, f.r.Respond(p.ID, answer))
+	case d := <-f.b.decisions:
+		require.NoError(f.t, wait(f.t, answered).err)
+		return nil, d
+	}
+	require.NoError(f.t, wait(f.t, answered).err)
+	return asked, wait(f.t, f.b.decisions)
+}
+
+var (
+	allowAlways = backends.Decision{Allow: true, Remember: true}
+	deny        = backends.Decision{Reason: "no"}
+)
+
+// Allowing ls always allows ls with any arguments, and nothing else: not
+// rm, not ls chained with another command.
+func TestAlwaysAllowingACommandCoversThatProgramOnly(t *testing.T) {
+	f := newPermissionFlow(t, askBash)
+	p, _ := f.run("ls", allowAlways)
+	require.NotNil(t, p)
+	assert.Equal(t, "Bash(ls:*)", p.Rule, "the request says what always adds")
+
+	p, d := f.run("ls -la src", deny)
+	assert.Nil(t, p, "covered: not asked")
+	assert.True(t, d.Allow)
+	assert.Contains(t, d.Reason, "Bash(ls:*)")
+
+	for _, line := range []string{"rm -rf x", "ls; rm -rf ~", "ls && rm x", "ls $(rm x)", "ls | sh", "ls > important.txt"} {
+		p, d := f.run(line, deny)
+		require.NotNil(t, p, "%q is asked", line)
+		assert.False(t, d.Allow, line)
+	}
+	p, _ = f.run("rm -rf x", deny)
+	require.NotNil(t, p)
+	assert.Equal(t, "Bash(rm:*)", p.Rule)
+}
+
+// A tool without a command is remembered with its exact input.
+func TestAlwaysAllowingAnEditCoversThatExactInput(t *testing.T) {
+	f := newPermissionFlow(t, func(prompt string) backends.PermissionRequest {
+		return backends.PermissionRequest{ToolName: "Edit", ToolInput: json.RawMessage(prompt)}
+	})
+	p, _ := f.run(`{"file":"a.go", "text":"x"}`, allowAlways)
+	require.NotNil(t, p)
+	assert.Equal(t, `Edit({"file":"a.go","text":"x"})`, p.Rule)
+
+	p, d := f.run(`{"text":"x","file":"a.go"}`, deny)
+	assert.Nil(t, p, "the same input, keys in another order")
+	assert.True(t, d.Allow)
+	for _, input := range []string{`{"file":"a.go","text":"y"}`, `{"file":"b.go","text":"x"}`, `{"file":"a.go"}`} {
+		p, _ := f.run(input, deny)
+		assert.NotNil(t, p, "%s is asked", input)
+	}
+}
+
+// A backend's own rule is what the session remembers and shows.
+func TestTheBackendsRuleIsRemembered(t *testing.T) {
+	f := newPermissionFlow(t, func(prompt string) backends.PermissionRequest {
+		req := askBash(prompt)
+		req.Rule = "Bash(git status:*)"
+		if prompt == "bad" {
+			req.Rule = "Bash(unclosed"
+		}
+		return req
+	})
+	p, _ := f.run("git status", allowAlways)
+	assert.Equal(t, "Bash(git status:*)", p.Rule)
+	p, _ = f.run("git status --short", deny)
+	assert.Nil(t, p)
+	p, _ = f.run("git push", deny)
+	assert.NotNil(t, p)
+
+	// A rule that does not parse remembers nothing, and is not shown.
+	p, _ = f.run("bad", allowAlways)
+	require.NotNil(t, p)
+	assert.Empty(t, p.Rule)
+	p, _ = f.run("bad", deny)
+	assert.NotNil(t, p, "asked again")
+}
+
+// When the agent remembers (the Claude CLI's session rules), the session
+// never answers from its own memory: it passes Remember on and asks again
+// whatever the agent asks again.
+func TestAnAgentThatRemembersIsAlwaysAsked(t *testing.T) {
+	f := newPermissionFlow(t, func(string) backends.PermissionRequest {
+		return backends.PermissionRequest{ToolName: "Bash", ToolInput: []byte(`{"command":"ls"}`), Rule: "Bash(ls *)", AgentRemembers: true}
+	})
+	p, d := f.run("ls", allowAlways)
+	require.NotNil(t, p)
+	assert.Equal(t, "Bash(ls *)", p.Rule, "the agent's rule, shown as it is")
+	assert.True(t, d.Remember, "passed on to the agent")
+	p, _ = f.run("ls", deny)
+	assert.NotNil(t, p, "asked again: the agent, not the session, decides what its rule covers")
 }

@@ -36,6 +36,8 @@ type Registry struct {
 	broker         *Broker
 	log            *slog.Logger
 	queueLimit     int
+	idleStop       time.Duration
+	procs          processes
 
 	ctx    context.Context // ends at Shutdown: the context of opening a backend ahead
 	cancel context.CancelFunc
@@ -60,7 +62,14 @@ type Config struct {
 	// QueueLimit is how many prompts may wait behind a session's running
 	// one; 0 means DefaultQueueLimit.
 	QueueLimit int
-	Log        *slog.Logger
+	// IdleStop stops the backend process of a session idle this long
+	// (the session stays, and its next prompt resumes it); 0 never does.
+	IdleStop time.Duration
+	// MaxProcesses bounds the live backend processes of all sessions; a
+	// session that needs one beyond it first stops the least recently
+	// used idle session's, or waits for one to finish. 0: no bound.
+	MaxProcesses int
+	Log          *slog.Logger
 }
 
 // NewRegistry returns a Registry with no sessions.
@@ -73,6 +82,8 @@ func NewRegistry(cfg Config) *Registry {
 		broker:         NewBroker(),
 		log:            cfg.Log,
 		queueLimit:     cfg.QueueLimit,
+		idleStop:       cfg.IdleStop,
+		procs:          processes{max: cfg.MaxProcesses, changed: make(chan struct{})},
 		ctx:            ctx,
 		cancel:         cancel,
 		killCtx:        killCtx,
@@ -206,6 +217,7 @@ func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
 		opts:      bopts,
 		createdAt: time.Now().UTC(),
 		events:    events,
+		registry:  r,
 		broker:    r.broker,
 		log:       r.log,
 		limit:     r.queueLimit,
@@ -377,6 +389,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
+		r.closeBackends()
 		close(done)
 	}()
 	select {
@@ -393,6 +406,18 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("%w: sessions were still closing; their processes were killed", ErrShutdownTimeout)
 	case <-timer.C:
 		return fmt.Errorf("%w: sessions still running %v after their processes were killed", ErrShutdownTimeout, killWait)
+	}
+}
+
+// closeBackends stops what backends hold of their own (spare processes),
+// once every session is closed: at once when shutdown's deadline passed.
+func (r *Registry) closeBackends() {
+	for _, name := range r.names {
+		if c, ok := r.backends[name].(backends.Closer); ok {
+			if err := c.Close(r.killCtx); err != nil {
+				r.log.Warn("closing backend", "backend", name, "err", err)
+			}
+		}
 	}
 }
 

@@ -47,7 +47,10 @@ var (
 //     it runs it is the only user of the connection.
 //   - short-lived context.AfterFunc callbacks, one per queued prompt, that
 //     tell the actor a waiting prompt was cancelled; each is stopped when
-//     its prompt ends.
+//     its prompt ends. And a time.AfterFunc while the session is idle with
+//     a backend process, that tells the actor the registry's idle-stop
+//     period has passed; it is stopped when a job comes or the session
+//     closes.
 type Session struct {
 	id        string
 	instance  uint64 // unique per session ever made: remembered rules are keyed by it
@@ -55,6 +58,7 @@ type Session struct {
 	opts      backends.Options
 	createdAt time.Time
 	events    Events // the session's events outside turns
+	registry  *Registry
 	broker    *Broker
 	log       *slog.Logger // the Registry's; see logger
 	limit     int
@@ -78,12 +82,21 @@ type Session struct {
 	closing    bool     // cmdClose arrived: no new job starts
 	closed     bool     // the inbox is closed and every command answered
 	onClosed   []func() // called once closed
+	suspended  bool     // a suspend job is queued or runs
+	idle       *time.Timer
+	idleGen    uint64 // counts the idle timer's arms and stops: a cmdIdle of an older one is stale
 
-	mu     sync.Mutex // guards the fields below, read by List and Configure
+	mu     sync.Mutex // guards the fields below, read by List, Configure and the process limit
 	status string
 	model  string
 	mode   string
 	turns  int
+	// procLive: the backend's process counts against the limit (started,
+	// or a slot reserved for its start). busy: a job runs or waits.
+	// lastUsed: when the last job ended, for choosing whom to stop.
+	procLive bool
+	busy     bool
+	lastUsed time.Time
 }
 
 // Commands sent to the actor through inbox.
@@ -101,19 +114,29 @@ type (
 	// cmdClose closes the session; closed (may be nil) is called once it
 	// has.
 	cmdClose struct{ closed func() }
+	// cmdSuspend asks to stop the backend's process once the session is
+	// idle (the process limit needs its slot).
+	cmdSuspend struct{}
+	// cmdIdle says the idle timer armed as gen fired.
+	cmdIdle struct{ gen uint64 }
 )
 
-// job is a Prompt in the session's hands, or (ready set, no prompt) a
-// request to open the backend now.
+// job is a Prompt in the session's hands; or (ready set, no prompt) a
+// request to open the backend now; or (suspend set) to stop its process.
 type job struct {
 	Prompt
 	ready     func(error) // for an open job
+	suspend   bool
 	stopWatch func() bool // stops the AfterFunc watching Ctx while queued
 	once      sync.Once
 	answered  atomic.Bool // set before Reply is called
 }
 
 func (j *job) isOpen() bool { return j.ready != nil }
+
+// counts reports whether the job is a prompt the client sent (for the queue
+// limit and session/cancel's count).
+func (j *job) counts() bool { return !j.isOpen() && !j.suspend }
 
 // finish replies to the job. Only the goroutine that owns the job at the
 // time (the actor while queued, the turn goroutine while running) calls it.
@@ -123,6 +146,9 @@ func (j *job) finish(res TurnResult, err error) {
 			j.stopWatch()
 		}
 		j.answered.Store(true)
+		if j.suspend {
+			return
+		}
 		if j.isOpen() {
 			j.ready(err)
 			return
@@ -178,7 +204,7 @@ func (s *Session) handle(cmd any) {
 		switch {
 		case s.closing:
 			j.finish(s.cancelledResult(), nil)
-		case len(s.queue) >= s.limit:
+		case countPrompts(s.queue) >= s.limit:
 			j.finish(TurnResult{}, ErrBusy)
 		default:
 			j.stopWatch = context.AfterFunc(j.Ctx, func() { s.send(cmdDequeue{j}) })
@@ -194,19 +220,28 @@ func (s *Session) handle(cmd any) {
 			}
 		}
 	case cmdCancel:
-		n := s.cancelQueue()
+		n := s.cancelQueue(true)
 		// A prompt already answered is not counted: its client may have
 		// seen the answer before this.
 		if s.running != nil && !s.running.answered.Load() {
 			s.turnCancel(errSessionCancel)
-			if !s.running.isOpen() {
+			if s.running.counts() {
 				n++
 			}
 		}
 		cmd.reply(n)
 	case cmdDrain:
 		s.drains = append(s.drains, cmd.done)
+	case cmdSuspend:
+		s.suspendJob()
+	case cmdIdle:
+		if cmd.gen == s.idleGen {
+			s.suspendJob()
+		}
 	case cmdTurnDone:
+		if s.running.suspend {
+			s.suspended = false
+		}
 		s.turnCancel(nil)
 		s.running, s.turnCancel = nil, nil
 		if s.closing {
@@ -220,7 +255,8 @@ func (s *Session) handle(cmd any) {
 			return
 		}
 		s.closing = true
-		s.cancelQueue()
+		s.stopIdle()
+		s.cancelQueue(false)
 		if s.running != nil {
 			s.turnCancel(errSessionClosing) // cmdTurnDone finishes closing
 			return
@@ -229,18 +265,46 @@ func (s *Session) handle(cmd any) {
 	}
 }
 
-// cancelQueue answers every queued job "cancelled" and returns how many
-// were prompts.
-func (s *Session) cancelQueue() int {
+// cancelQueue answers every queued job "cancelled", keeping a suspend job
+// when keepSuspend is set, and returns how many were prompts.
+func (s *Session) cancelQueue(keepSuspend bool) int {
 	n := 0
+	kept := s.queue[:0]
 	for _, j := range s.queue {
-		if !j.isOpen() {
+		if j.suspend && keepSuspend {
+			kept = append(kept, j)
+			continue
+		}
+		if j.counts() {
 			n++
 		}
 		j.finish(s.cancelledResult(), nil)
 	}
-	clear(s.queue)
-	s.queue = nil
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	if len(s.queue) == 0 {
+		s.queue = nil
+	}
+	return n
+}
+
+// suspendJob queues a job that stops the backend's process, unless one is
+// queued or runs already.
+func (s *Session) suspendJob() {
+	if !s.suspended && !s.closing {
+		s.suspended = true
+		s.queue = append(s.queue, &job{Prompt: Prompt{Ctx: s.registry.ctx}, suspend: true})
+	}
+}
+
+// countPrompts is how many of the jobs are prompts a client sent.
+func countPrompts(jobs []*job) int {
+	n := 0
+	for _, j := range jobs {
+		if j.counts() {
+			n++
+		}
+	}
 	return n
 }
 
@@ -279,6 +343,43 @@ func (s *Session) startNext() {
 		}
 		s.drains = nil
 	}
+	if s.closing {
+		return
+	}
+	s.mu.Lock()
+	wasBusy := s.busy
+	s.busy = s.running != nil || len(s.queue) > 0
+	nowIdle := wasBusy && !s.busy && s.procLive
+	armIdle := !s.busy && s.procLive && s.registry.idleStop > 0
+	s.mu.Unlock()
+	if nowIdle {
+		// A session waiting for a process slot may take this one.
+		s.registry.processesChanged()
+	}
+	switch {
+	case armIdle && (wasBusy || s.idle == nil):
+		s.armIdle()
+	case !armIdle:
+		s.stopIdle()
+	}
+}
+
+// armIdle (re)starts the idle timer: when the session has been idle with a
+// backend process for the registry's idle-stop period, the actor hears of
+// it (cmdIdle) and stops the process.
+func (s *Session) armIdle() {
+	s.stopIdle()
+	gen := s.idleGen
+	s.idle = time.AfterFunc(s.registry.idleStop, func() { s.send(cmdIdle{gen}) })
+}
+
+// stopIdle stops the idle timer; a cmdIdle it already sent is stale.
+func (s *Session) stopIdle() {
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	s.idleGen++
 }
 
 // finishClosing closes the backend connection and tells the editor the
@@ -298,6 +399,7 @@ func (s *Session) finishClosing() {
 	for _, cmd := range s.inbox.close() {
 		s.refuse(cmd)
 	}
+	s.registry.releaseProcess(s)
 	s.setStatus(s.events, StateClosed, "")
 	for _, d := range s.drains {
 		close(d)
@@ -350,6 +452,9 @@ type Info struct {
 	Mode      string
 	Cwd       string
 	Status    string
+	// Process is ProcessRunning or ProcessStopped for a backend that holds
+	// a process, else empty.
+	Process   string
 	CreatedAt time.Time
 	Turns     int
 }
@@ -365,6 +470,7 @@ func (s *Session) info() Info {
 		Mode:      s.mode,
 		Cwd:       s.opts.Cwd,
 		Status:    s.status,
+		Process:   s.processState(),
 		CreatedAt: s.createdAt,
 		Turns:     s.turns,
 	}

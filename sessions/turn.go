@@ -46,14 +46,30 @@ type TurnResult struct {
 // turn's events and then its reply, and returns.
 func (s *Session) runTurn(ctx context.Context, j *job) {
 	start := time.Now()
+	defer s.jobEnded()
+	if j.suspend {
+		s.suspend()
+		return
+	}
 	ev := j.Events
 	if ev == nil {
 		ev = s.events
+	}
+	if s.needsProcess() {
+		if err := s.registry.acquireProcess(ctx, s); err != nil {
+			if err := s.turnError(ctx, err); err != nil {
+				j.finish(TurnResult{}, err)
+				return
+			}
+			j.finish(s.cancelledResult(), nil)
+			return
+		}
 	}
 	if s.conn == nil {
 		s.setStatus(ev, StateStarting, s.backend.Name())
 		conn, err := s.backend.Open(ctx, s.opts)
 		if err != nil {
+			s.registry.releaseProcess(s)
 			if ctx.Err() != nil {
 				// Cancelled while starting: the session stays usable, and
 				// the next prompt starts the backend again.
@@ -121,6 +137,18 @@ func (s *Session) runTurn(ctx context.Context, j *job) {
 		NumTurns:         res.NumTurns,
 		BackendSessionID: res.BackendSessionID,
 	}, nil)
+}
+
+// jobEnded notes when the session was last used, and gives back the
+// process slot of a process that is gone (it crashed, or a cancel stopped
+// it): the next job takes a slot again before it starts one.
+func (s *Session) jobEnded() {
+	s.mu.Lock()
+	s.lastUsed = time.Now()
+	s.mu.Unlock()
+	if sus, ok := s.conn.(backends.Suspender); ok && !sus.Running() {
+		s.registry.releaseProcess(s)
+	}
 }
 
 // withdrawReason is why the permission requests of a turn that ended are
@@ -251,8 +279,13 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if len(req.ToolInput) == 0 {
 		req.ToolInput = emptyObject
 	}
+	rule := alwaysRule(req)
+	if !req.AgentRemembers {
+		// What the editor shows is what the session remembers.
+		req.Rule = rule.String()
+	}
 	id := uuid.NewString()
-	p, ask := t.s.broker.ask(id, t.s.instance, req, func(reason string) { t.noteWithdrawn(id, reason) })
+	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) })
 	if !ask {
 		return p
 	}

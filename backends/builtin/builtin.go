@@ -27,9 +27,24 @@ func Flags(fs *flag.FlagSet) func(log *slog.Logger) []backends.Backend {
 	}
 }
 
+// configChecker is a backend whose configuration can be wrong in a way no
+// query can fix (openai: a base URL without http://).
+type configChecker interface {
+	ConfigError() error
+}
+
 // Default is the backend queries use when they name none: the one
-// asked for, else the first available of claude, openai and mock.
+// asked for, else the first available of claude, openai and mock. Every
+// command calls it at start, and treats its error as bad usage (exit 2),
+// so it also rejects a backend's configuration that cannot work.
 func Default(all []backends.Backend, asked string) (string, error) {
+	for _, b := range all {
+		if c, ok := b.(configChecker); ok {
+			if err := c.ConfigError(); err != nil {
+				return "", err
+			}
+		}
+	}
 	var names []string
 	for _, b := range all {
 		names = append(names, b.Name())

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,16 @@ func TestDefaultBackendPrefersClaudeThenOpenAIThenMock(t *testing.T) {
 	}
 	_, err := Default(all(true, true), "gemini")
 	assert.ErrorContains(t, err, `unknown --backend "gemini" (known: claude, openai, mock)`)
+}
+
+// misconfigured is a backend whose configuration cannot work.
+type misconfigured struct{ namedBackend }
+
+func (misconfigured) ConfigError() error { return errors.New("--x-url \"x\" must start with http://") }
+
+func TestDefaultRejectsAConfigurationThatCannotWork(t *testing.T) {
+	all := []backends.Backend{namedBackend{"claude", true}, misconfigured{namedBackend{"openai", true}}, mock.Backend{}}
+	_, err := Default(all, "mock")
+	require.Error(t, err, "even when another backend is the default: every command rejects it at start")
+	assert.Contains(t, err.Error(), "--x-url")
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,45 +24,63 @@ import (
 
 // BenchmarkClaudeStream replays the recorded second turn of the real CLI
 // (5,000 text deltas, testdata/claude/stream-5000.jsonl) through the whole
-// of Tether but the process: the claude backend's stdout reader and line
-// decoder, the turn's mapping, the session, the presenter, the
-// connection's writer and its framing, into a writer that discards the
-// bytes. One op is one turn; it reports the cost per streamed chunk (a
-// text delta): ns, bytes and allocations, counting everything the process
-// did meanwhile, the replaying fake CLI included.
+// of Tether: the fake CLI (this test binary, as the other tests run it)
+// writes the recorded lines on its stdout for every prompt, and they go
+// through the supervisor's pipes, the claude backend's line decoder and
+// turn mapping, the session, the presenter, the connection's writer and
+// its framing, into a writer that discards the bytes. One op is one turn;
+// it reports per streamed chunk (a text delta) the wall time, this
+// process's CPU time, bytes and allocations (the fake CLI, another
+// process, is not counted), and notifications.
 //
-// The fake CLI writes the whole turn at once, faster than any client
-// reads, so the deltas mostly go out merged (notifications/chunk). The
-// paced variant writes one delta and waits until its notification has
-// been written before the next: one notification per chunk, each through
-// every goroutine hand-off, as when the client keeps up with a real
-// model.
+// The fake writes the turn's lines as fast as it can, faster than the
+// client reads, so the deltas mostly go out merged. The paced variant
+// waits 50 µs after each line (spinning, in the fake's process), about
+// the real CLI's pace: each delta goes out alone, through every hand-off,
+// as when the client keeps up with a model. Its wall time is mostly the
+// pace; its CPU time per chunk is what Tether spends on a delta that
+// arrives alone.
 func BenchmarkClaudeStream(b *testing.B) {
 	for _, f := range []struct {
 		name    string
 		framing rpc.Framing
-		paced   bool
-	}{{"ndjson", rpc.FramingNDJSON, false}, {"lsp", rpc.FramingLSP, false}, {"ndjson-paced", rpc.FramingNDJSON, true}} {
-		b.Run(f.name, func(b *testing.B) { benchmarkClaudeStream(b, f.framing, f.paced) })
+		pace    time.Duration
+	}{{"ndjson", rpc.FramingNDJSON, 0}, {"lsp", rpc.FramingLSP, 0}, {"ndjson-paced", rpc.FramingNDJSON, 50 * time.Microsecond}} {
+		b.Run(f.name, func(b *testing.B) { benchmarkClaudeStream(b, f.framing, f.pace) })
 	}
 }
 
-func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, paced bool) {
-	var turn []byte
+func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, pace time.Duration) {
+	var script bytes.Buffer
+	script.WriteString("await initialize\n")
+	if pace > 0 {
+		script.WriteString("pace " + pace.String() + "\n")
+	}
+	script.WriteString("[loop]\nawait user\n")
 	chunks := 0
 	for _, line := range loadRecording(b) {
-		turn = append(append(turn, line...), '\n')
+		script.Write(line)
+		script.WriteByte('\n')
 		if bytes.Contains(line, []byte(`"text_delta"`)) {
 			chunks++
 		}
 	}
+	path := filepath.Join(b.TempDir(), "replay.jsonl")
+	if err := os.WriteFile(path, script.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	be := New(Config{
+		Path: exe, Grace: 5 * time.Second, Watchdog: time.Minute, startTimeout: time.Minute,
+		env: []string{fakeScriptEnv + "=" + path, "GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")},
+	}, log)
+
 	out := newReplyWatcher()
 	inR, inW := io.Pipe()
-	log := slog.New(slog.DiscardHandler)
-	be := &replayBackend{turn: turn, log: log}
-	if paced {
-		be.pace = out.noted
-	}
 	done := make(chan int, 1)
 	go func() {
 		done <- handlers.Serve(context.Background(), inR, out, handlers.Config{
@@ -82,7 +102,7 @@ func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, paced bool) {
 		}
 		out.wait(b, id)
 	}
-	request(1) // the first query starts the (fake) process
+	request(1) // the first query starts the fake CLI
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -191,100 +211,4 @@ func (w *replyWatcher) wait(b *testing.B, n int) {
 			b.Fatalf("no reply to request %d", n)
 		}
 	}
-}
-
-// replayBackend is the claude backend with a fake CLI process that answers
-// every prompt with the recorded turn.
-type replayBackend struct {
-	turn []byte
-	log  *slog.Logger
-	// pace, when set, has the fake CLI write one line at a time and wait
-	// for a token after each text delta.
-	pace chan struct{}
-}
-
-func (*replayBackend) Name() string              { return Name }
-func (*replayBackend) Available() (bool, string) { return true, "replays a recording" }
-func (*replayBackend) Info() backends.Info       { return backends.Info{} }
-
-func (r *replayBackend) Open(_ context.Context, opts backends.Options) (backends.Conn, error) {
-	c := newConn(Config{Grace: time.Second, Watchdog: time.Minute, startTimeout: time.Minute}, "replay", opts, r.log)
-	c.proc = startReplay(r.turn, r.pace, r.log)
-	return c, nil
-}
-
-// startReplay makes a process whose stdout reader (the real one) reads the
-// recorded turn once per prompt written to its stdin. Closing its stdin
-// ends it as the CLI ends: its stdout ends and it has exited.
-func startReplay(turn []byte, pace chan struct{}, log *slog.Logger) *process {
-	stdoutR, stdoutW := io.Pipe()
-	in := &replayStdin{prompts: make(chan struct{}, 16), stop: make(chan struct{})}
-	p := &process{
-		cmd: &exec.Cmd{},
-		// A pid no process can have (above Linux's pid_max limit of
-		// 2^22), so the stop ladder's group signals reach nobody.
-		pid:     1<<22 + 1,
-		log:     log,
-		msgs:    make(chan message),
-		stdin:   in,
-		stderr:  newTailWriter(stderrTailSize, log),
-		stdoutW: stdoutW,
-		closing: make(chan struct{}),
-		exited:  make(chan struct{}),
-	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		p.readStdout(stdoutR)
-	}()
-	go func() { // the fake CLI
-		defer p.wg.Done()
-		defer stdoutW.Close()
-		defer close(p.exited)
-		for {
-			select {
-			case <-in.prompts:
-				if pace == nil {
-					if _, err := stdoutW.Write(turn); err != nil {
-						return
-					}
-					continue
-				}
-				for line := range bytes.Lines(turn) {
-					if _, err := stdoutW.Write(line); err != nil {
-						return
-					}
-					if bytes.Contains(line, []byte(`"text_delta"`)) {
-						select {
-						case <-pace:
-						case <-in.stop:
-							return
-						}
-					}
-				}
-			case <-in.stop:
-				return
-			}
-		}
-	}()
-	return p
-}
-
-// replayStdin is the fake CLI's stdin: a user message is a prompt.
-type replayStdin struct {
-	prompts chan struct{}
-	stop    chan struct{}
-	once    sync.Once
-}
-
-func (s *replayStdin) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(`"type":"user"`)) {
-		s.prompts <- struct{}{}
-	}
-	return len(p), nil
-}
-
-func (s *replayStdin) Close() error {
-	s.once.Do(func() { close(s.stop) })
-	return nil
 }

@@ -54,6 +54,12 @@ type Config struct {
 	// request waits for the editor.
 	Watchdog time.Duration
 
+	// Spare is how many CLIs to keep started ahead for the cwd and options
+	// of the most recent session (--claude-spare); SpareIdle stops one
+	// nobody took for that long (0: never).
+	Spare     int
+	SpareIdle time.Duration
+
 	// env is added to the CLI's environment after the inherited one; tests
 	// use it to make the CLI hermetic.
 	env []string
@@ -74,6 +80,8 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 	fs.StringVar(&cfg.Path, "claude-path", "", "the claude CLI executable (default $"+pathEnv+", then claude on PATH)")
 	fs.DurationVar(&cfg.Grace, "claude-grace", defaultGrace, "how long a claude process may take to exit after its input is closed, and again after SIGTERM, before it is killed")
 	fs.DurationVar(&cfg.Watchdog, "claude-watchdog", defaultWatchdog, "a claude turn with no output for this long is treated as a dead process")
+	fs.IntVar(&cfg.Spare, "claude-spare", 0, "keep this many claude processes started ahead for the cwd and options of the most recent session, so a new session starts at once (each idle CLI holds about 220 MB)")
+	fs.DurationVar(&cfg.SpareIdle, "claude-spare-idle", 30*time.Minute, "stop a spare claude process nobody took for this long; 0 never")
 	return cfg
 }
 
@@ -94,8 +102,9 @@ func (cfg Config) withDefaults() Config {
 // Backend is the Claude Code backend. It holds only configuration, so it is
 // safe for concurrent use; every session's Conn owns its own process.
 type Backend struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	spares *spares // nil without --claude-spare
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -105,8 +114,26 @@ func New(cfg Config, log *slog.Logger) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Backend{cfg: cfg.withDefaults(), log: log.With("backend", Name)}
+	b := &Backend{cfg: cfg.withDefaults(), log: log.With("backend", Name)}
+	if cfg.Spare > 0 {
+		b.spares = newSpares(b, cfg.Spare)
+	}
+	return b
 }
+
+var (
+	_ backends.Spares = (*Backend)(nil)
+	_ backends.Closer = (*Backend)(nil)
+)
+
+// SpareProcesses implements [backends.Spares].
+func (b *Backend) SpareProcesses() int { return b.spares.count() }
+
+// StopSpare implements [backends.Spares].
+func (b *Backend) StopSpare(ctx context.Context) bool { return b.spares.stopOne(ctx) }
+
+// Close implements [backends.Closer]: it stops the spare processes.
+func (b *Backend) Close(ctx context.Context) error { return b.spares.close(ctx) }
 
 // Name implements [backends.Backend].
 func (b *Backend) Name() string { return Name }
@@ -117,7 +144,8 @@ func (b *Backend) Available() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	return true, "claude CLI at " + path
+	_, how := loggedIn()
+	return true, "claude CLI at " + path + "; " + how
 }
 
 // Info implements [backends.Backend]: the CLI's model aliases and
@@ -130,6 +158,10 @@ func (b *Backend) Info() backends.Info {
 			{ID: "opus", Name: "Opus"},
 			{ID: "haiku", Name: "Haiku"},
 		},
+		Images:     true,
+		MCPServers: true,
+		Processes:  true,
+		LoggedIn:   b.loggedIn(),
 		Modes: []backends.Choice{
 			{ID: "default", Name: "Default", Description: "ask before edits and commands"},
 			{ID: "acceptEdits", Name: "Accept edits", Description: "edit files without asking"},
@@ -137,6 +169,20 @@ func (b *Backend) Info() backends.Info {
 			{ID: "bypassPermissions", Name: "Bypass permissions", Description: "run everything without asking"},
 		},
 	}
+}
+
+// Executable is the path of the claude CLI the backend runs, found as
+// Available finds it; `tether acp --login` runs its login with it.
+func (b *Backend) Executable() (string, error) { return b.executable() }
+
+// loggedIn says whether the CLI looks logged in; nil when there is no CLI
+// to speak of.
+func (b *Backend) loggedIn() *bool {
+	if _, err := b.executable(); err != nil {
+		return nil
+	}
+	ok, _ := loggedIn()
+	return &ok
 }
 
 // executable finds the CLI: --claude-path, then $TETHER_CLAUDE_PATH, then
@@ -170,6 +216,10 @@ func (b *Backend) Open(ctx context.Context, opts backends.Options) (backends.Con
 		b.log.Warn("claude backend ignores editor-declared tools", "session", opts.SessionID, "tools", len(opts.Tools))
 	}
 	c := newConn(b.cfg, path, opts, b.log.With("session", opts.SessionID))
+	if spare := b.spares.take(c); spare != nil {
+		c.log.Info("claude process taken from the spares", "pid", spare.proc.pid)
+		return spare, nil
+	}
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}

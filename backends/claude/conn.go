@@ -50,7 +50,10 @@ type conn struct {
 	nextID    int // for Tether's control request ids
 }
 
-var _ backends.Conn = (*conn)(nil)
+var (
+	_ backends.Conn      = (*conn)(nil)
+	_ backends.Suspender = (*conn)(nil)
+)
 
 func newConn(cfg Config, path string, opts backends.Options, log *slog.Logger) *conn {
 	return &conn{
@@ -90,6 +93,9 @@ func (c *conn) args() []string {
 		add("--max-turns", strconv.Itoa(c.opts.MaxTurns))
 	}
 	add("--resume", c.sessionID)
+	if len(c.opts.MCPServers) > 0 {
+		add("--mcp-config", mcpConfig(c.opts.MCPServers))
+	}
 	return args
 }
 
@@ -145,7 +151,7 @@ func (c *conn) drop() {
 	if c.proc == nil {
 		return
 	}
-	if err := c.proc.stop(context.Background(), c.cfg.Grace); err != nil {
+	if err := c.proc.stop(context.Background()); err != nil {
 		c.log.Error("stopping claude", "err", err)
 	}
 	c.proc = nil
@@ -246,7 +252,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	if err := c.switchTo(ctx, turn); err != nil {
 		return backends.Result{}, err
 	}
-	return c.runTurn(ctx, backends.PromptText(turn.Prompt), sink)
+	return c.runTurn(ctx, turn.Prompt, sink)
 }
 
 // switchTo tells the live process about a model or permission mode the
@@ -274,10 +280,25 @@ func (c *conn) Close(ctx context.Context) error {
 	if c.proc == nil {
 		return nil
 	}
-	err := c.proc.stop(ctx, c.cfg.Grace)
+	err := c.proc.stop(ctx)
 	c.proc = nil
 	return err
 }
+
+// Suspend implements [backends.Suspender]: it stops the process as Close
+// does, keeping the CLI's session id, so the next Query starts a new
+// process with --resume and the conversation goes on.
+func (c *conn) Suspend(ctx context.Context) error {
+	if c.proc == nil {
+		return nil
+	}
+	err := c.proc.stop(ctx)
+	c.proc = nil
+	return err
+}
+
+// Running implements [backends.Suspender].
+func (c *conn) Running() bool { return c.proc != nil && !c.proc.hasExited() }
 
 // noConversation is what the CLI says when --resume names a conversation
 // it has no transcript of (research §7).

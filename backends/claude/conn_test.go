@@ -289,8 +289,10 @@ func TestHugeLine(t *testing.T) {
 	res, err := query(t, c, context.Background(), "a lot", sink)
 	require.NoError(t, err)
 	assert.Equal(t, backends.StopEndTurn, res.StopReason)
-	assert.Equal(t, 64<<20, sink.tokens.Len())
-	assert.Equal(t, []string{"token:<67108864 bytes>"}, sink.events)
+	assert.Equal(t, 64<<20-1024+len("after"), sink.tokens.Len())
+	assert.Equal(t, []string{"token:<67107840 bytes>", "token:after"}, sink.events)
+	require.Len(t, sink.progress, 1)
+	assert.Contains(t, sink.progress[0], "over the 64 MiB limit; skipped")
 }
 
 func TestGarbageIsSkipped(t *testing.T) {
@@ -478,4 +480,46 @@ func TestResumeOfALostConversationStartsAfresh(t *testing.T) {
 	for _, a := range stringsOf(starts[2]["args"]) {
 		assert.NotContains(t, a, "--resume")
 	}
+}
+
+// The watchdog measures the CLI's silence, not time Tether spends blocked
+// on a slow editor: a sink that holds the first token for three watchdog
+// periods must not get a healthy CLI killed.
+func TestWatchdogIgnoresASlowEditor(t *testing.T) {
+	const watchdog = 200 * time.Millisecond
+	f := newFakeRun(t, "stream", func(cfg *Config) { cfg.Watchdog = watchdog })
+	c := f.open(backends.Options{SessionID: "s1"})
+	first := true
+	sink := &fakeSink{onToken: func(string) {
+		if first {
+			first = false
+			<-time.After(3 * watchdog) // the editor is slow to read
+		}
+	}}
+	_, err := query(t, c, context.Background(), "Say hello", sink)
+	require.NoError(t, err)
+	assert.Len(t, f.starts(), 1, "the CLI was not restarted")
+}
+
+// An idle session's process is stopped (Suspend) and the next query starts
+// a new one that resumes the conversation.
+func TestSuspendStopsTheProcessAndTheNextQueryResumes(t *testing.T) {
+	f := newFakeRun(t, "idle-resume", nil)
+	c := f.open(backends.Options{SessionID: "s1"})
+	_, err := query(t, c, context.Background(), "Say hello", &fakeSink{})
+	require.NoError(t, err)
+	pgid := c.proc.pid
+	require.True(t, c.Running())
+
+	require.NoError(t, c.Suspend(context.Background()))
+	assert.False(t, c.Running())
+	assert.False(t, groupAlive(pgid), "the CLI's process group is gone")
+
+	sink := &fakeSink{}
+	_, err = query(t, c, context.Background(), "go on", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "resumed", sink.tokens.String())
+	starts := f.starts()
+	require.Len(t, starts, 2)
+	assert.Contains(t, stringsOf(starts[1]["args"]), "--resume=fake-session-1", "the conversation goes on")
 }

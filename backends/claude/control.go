@@ -3,6 +3,9 @@ package claude
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	"github.com/tether-dev/tether/permissions"
 )
 
 // The control protocol: requests either side sends on the same streams as
@@ -101,9 +104,25 @@ func (p *process) sendControlRequest(id, subtype string, fields map[string]any) 
 
 // permissionAllow is the can_use_tool answer that lets the tool run.
 type permissionAllow struct {
-	Behavior           string            `json:"behavior"` // "allow"
-	UpdatedInput       json.RawMessage   `json:"updatedInput"`
-	UpdatedPermissions []json.RawMessage `json:"updatedPermissions,omitempty"`
+	Behavior           string             `json:"behavior"` // "allow"
+	UpdatedInput       json.RawMessage    `json:"updatedInput"`
+	UpdatedPermissions []permissionUpdate `json:"updatedPermissions,omitempty"`
+}
+
+// permissionUpdate is one of the CLI's PermissionUpdates; Tether sends
+// only addRules with behavior allow and destination session.
+type permissionUpdate struct {
+	Type        string    `json:"type"` // "addRules"
+	Rules       []cliRule `json:"rules"`
+	Behavior    string    `json:"behavior"`    // "allow"
+	Destination string    `json:"destination"` // "session"
+}
+
+// cliRule is a rule as the CLI writes it: a tool, and what of its input
+// the rule covers in the CLI's own syntax (none: every use).
+type cliRule struct {
+	ToolName    string `json:"toolName"`
+	RuleContent string `json:"ruleContent,omitempty"`
 }
 
 // permissionDeny is the can_use_tool answer that refuses it; the model sees
@@ -124,25 +143,47 @@ func (p *process) answerPermission(id string, answer any) error {
 	}})
 }
 
-// sessionRules turns the CLI's permission suggestions into the updates sent
-// with an allow the editor asked to remember: only the allow rules, and
-// scoped to this session ("destination":"session"). The CLI suggests
-// writing rules to the project's settings files, or switching the whole
-// session to acceptEdits; Tether's "remember" promises neither.
-func sessionRules(suggestions json.RawMessage) []json.RawMessage {
-	var list []map[string]any
+// permissionSuggestion is the part of the CLI's permission_suggestions
+// entries Tether reads.
+type permissionSuggestion struct {
+	Type     string    `json:"type"`
+	Behavior string    `json:"behavior"`
+	Rules    []cliRule `json:"rules"`
+}
+
+// sessionRule is what "always" adds for a can_use_tool request, from the
+// CLI's own permission_suggestions: every rule of its addRules allow
+// suggestions, shown as Tool(ruleContent) and joined with ", "; and the
+// one update that adds exactly those rules for this session only. The CLI
+// also suggests writing rules to the user's or the project's settings
+// files (their destination), switching the whole session to acceptEdits
+// (setMode) and widening its directories (addDirectories); Tether's
+// "always" promises none of those, so it sends none of them. Without an
+// allow rule to take, update is nil and rule is "".
+func sessionRule(suggestions json.RawMessage) (rule string, update []permissionUpdate) {
+	var list []permissionSuggestion
 	if len(suggestions) == 0 || json.Unmarshal(suggestions, &list) != nil {
-		return nil
+		return "", nil
 	}
-	var out []json.RawMessage
+	var shown []string
+	var rules []cliRule
 	for _, s := range list {
-		if s["type"] != "addRules" || s["behavior"] != "allow" {
+		if s.Type != "addRules" || s.Behavior != "allow" {
 			continue
 		}
-		s["destination"] = "session"
-		if b, err := json.Marshal(s); err == nil {
-			out = append(out, b)
+		for _, r := range s.Rules {
+			p, err := permissions.New(r.ToolName, r.RuleContent)
+			if err != nil {
+				continue // not a rule Tether can show; so it does not send it
+			}
+			shown = append(shown, p.String())
+			rules = append(rules, cliRule{ToolName: r.ToolName, RuleContent: r.RuleContent})
 		}
 	}
-	return out
+	if len(rules) == 0 {
+		return "", nil
+	}
+	return strings.Join(shown, ", "), []permissionUpdate{{
+		Type: "addRules", Rules: rules, Behavior: "allow", Destination: "session",
+	}}
 }

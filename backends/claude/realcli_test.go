@@ -3,6 +3,7 @@ package claude
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,6 +156,65 @@ func TestRealCLIToolPermission(t *testing.T) {
 	}
 }
 
+// "Always" gives the CLI its own suggested rule for the session: the
+// remembered command then runs without a can_use_tool, while rm -rf x is
+// asked; and nothing is written to a settings file. (ls in the session's
+// cwd is allowed by the CLI without asking, so the test lists /usr.)
+func TestRealCLIAlwaysAllowAddsOnlyTheSuggestedRule(t *testing.T) {
+	n := 0
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		last := req.LastUserText()
+		n++
+		id := fmt.Sprintf("toolu_fake_%d", n)
+		switch {
+		case strings.HasPrefix(last, "tool_result:"):
+			return claudetest.TextReply(req.Model, "Done.")
+		case strings.Contains(last, "remove x"):
+			return claudetest.ToolReply(req.Model, id, "Bash", `{"command":"rm -rf x","description":"Remove x"}`)
+		default:
+			return claudetest.ToolReply(req.Model, id, "Bash", `{"command":"ls /usr","description":"List /usr"}`)
+		}
+	})
+	c := r.open()
+	decide := func(d backends.Decision) *fakeSink {
+		return &fakeSink{onAsk: func(backends.PermissionRequest) (backends.Decision, bool) { return d, true }}
+	}
+
+	sink := decide(backends.Decision{Allow: true, Remember: true})
+	_, err := realQuery(t, c, context.Background(), "list /usr", sink)
+	require.NoError(t, err)
+	require.Len(t, sink.asks, 1, "events: %v", sink.events)
+	assert.Contains(t, sink.asks[0].Rule, "Bash(ls /usr)", "the CLI's suggested rule")
+	assert.True(t, sink.asks[0].AgentRemembers)
+	t.Logf("always adds %s", sink.asks[0].Rule)
+
+	sink = decide(backends.Decision{Reason: "not rm"})
+	_, err = realQuery(t, c, context.Background(), "now remove x", sink)
+	require.NoError(t, err)
+	require.Len(t, sink.asks, 1, "rm -rf x is asked: events: %v", sink.events)
+	assert.Contains(t, string(sink.asks[0].ToolInput), "rm -rf x")
+	require.Len(t, sink.results, 1)
+	assert.True(t, sink.results[0].IsError, "denied")
+
+	sink = decide(backends.Decision{Reason: "must not be asked"})
+	_, err = realQuery(t, c, context.Background(), "list /usr again", sink)
+	require.NoError(t, err)
+	assert.Empty(t, sink.asks, "the remembered command runs unasked: events: %v", sink.events)
+	require.Len(t, sink.results, 1)
+	assert.False(t, sink.results[0].IsError, "it ran: %s", sink.results[0].Summary)
+
+	for _, settings := range []string{
+		filepath.Join(r.cwd, ".claude", "settings.local.json"),
+		filepath.Join(r.cwd, ".claude", "settings.json"),
+		filepath.Join(r.configDir, "settings.json"),
+	} {
+		b, err := os.ReadFile(settings)
+		if err == nil {
+			assert.NotContains(t, string(b), "ls /usr", "%s holds the session's rule", settings)
+		}
+	}
+}
+
 func TestRealCLICancelMidStream(t *testing.T) {
 	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
 		if strings.Contains(req.LastUserText(), "after") {
@@ -249,4 +309,41 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The real CLI takes an image prompt and an --mcp-config as Tether writes
+// them: the image reaches the API as an image block, and the MCP server
+// (an stdio one that exits at once) does not stop the turn.
+func TestRealCLIImagePromptAndMCPConfig(t *testing.T) {
+	r := newRealRun(t, func(req claudetest.Request) []claudetest.Event {
+		return claudetest.TextReply(req.Model, "A", " pixel")
+	})
+	c, err := r.b.Open(context.Background(), backends.Options{
+		SessionID: "real", Cwd: r.cwd, Model: claudetest.Model,
+		MCPServers: []backends.MCPServer{{Name: "gone", Command: "/bin/false"}},
+	})
+	require.NoError(t, err)
+	cc := c.(*conn)
+	t.Cleanup(func() {
+		pgid := cc.proc.pid
+		assert.NoError(t, cc.Close(context.Background()))
+		assert.False(t, groupAlive(pgid))
+	})
+	// A 1×1 PNG.
+	const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAHnOcQAAAAABJRU5ErkJggg=="
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sink := &fakeSink{}
+	_, err = cc.Query(ctx, backends.Turn{Prompt: []backends.Content{
+		{Type: backends.ContentImage, MimeType: "image/png", Data: png},
+		{Type: backends.ContentText, Text: "What is this?"},
+	}}, sink)
+	require.NoError(t, err)
+	assert.Equal(t, "A pixel", sink.tokens.String())
+	reqs := r.api.Recorded()
+	require.NotEmpty(t, reqs)
+	last := string(mustJSON(t, reqs[len(reqs)-1].Messages))
+	assert.Contains(t, last, `"type":"image"`)
+	assert.Contains(t, last, png)
+	assert.Contains(t, last, "What is this?")
 }

@@ -18,6 +18,11 @@ type fakeSink struct {
 	thinking strings.Builder
 	results  []toolResultEvent
 	asks     []backends.PermissionRequest
+	uses     []backends.ToolUse
+	plans    [][]backends.PlanEntry
+	usage    []backends.ContextUsage
+	commands [][]backends.Command
+	progress []string
 
 	// onAsk decides a request at once when it returns true.
 	onAsk func(req backends.PermissionRequest) (backends.Decision, bool)
@@ -52,6 +57,7 @@ func (s *fakeSink) Thinking(text string) {
 }
 
 func (s *fakeSink) ToolUse(u backends.ToolUse) {
+	s.uses = append(s.uses, u)
 	s.events = append(s.events, "toolUse:"+u.ID+":"+u.Name)
 }
 
@@ -60,10 +66,12 @@ func (s *fakeSink) ToolResult(r backends.ToolResult) {
 	s.events = append(s.events, "toolResult:"+r.ID+":"+r.Summary)
 }
 
-func (s *fakeSink) Plan([]backends.PlanEntry)   { s.events = append(s.events, "plan") }
-func (s *fakeSink) Usage(backends.ContextUsage) { s.events = append(s.events, "usage") }
-func (s *fakeSink) Commands([]backends.Command) { s.events = append(s.events, "commands") }
-func (s *fakeSink) Progress(detail string)      { s.events = append(s.events, "progress:"+detail) }
+// Plans, usage, commands and progress are kept apart from events, which
+// the tests compare whole.
+func (s *fakeSink) Plan(p []backends.PlanEntry)   { s.plans = append(s.plans, p) }
+func (s *fakeSink) Usage(u backends.ContextUsage) { s.usage = append(s.usage, u) }
+func (s *fakeSink) Commands(c []backends.Command) { s.commands = append(s.commands, c) }
+func (s *fakeSink) Progress(detail string)        { s.progress = append(s.progress, detail) }
 
 func (s *fakeSink) AskPermission(req backends.PermissionRequest) backends.Permission {
 	s.n++

@@ -1,11 +1,8 @@
 package claude
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 )
 
 // message is one line of the CLI's stdout. The CLI writes many types; the
@@ -35,7 +32,19 @@ type message struct {
 	ToolUseResult   json.RawMessage `json:"tool_use_result"`
 
 	// system/init
-	Model string `json:"model"`
+	Model         string   `json:"model"`
+	SlashCommands []string `json:"slash_commands"`
+	// system/status ("compacting", "requesting" or null)
+	Status string `json:"status"`
+	// system/api_retry: the API failed and the CLI will retry it.
+	Attempt      int  `json:"attempt"`
+	MaxRetries   int  `json:"max_retries"`
+	RetryDelayMS int  `json:"retry_delay_ms"`
+	ErrorStatus  *int `json:"error_status"`
+	// Error is an API failure's kind ("authentication_failed",
+	// "rate_limit", ...), on api_retry and on the synthetic assistant
+	// frame the CLI makes of a failed request.
+	Error string `json:"error"`
 
 	// result
 	IsError      bool     `json:"is_error"`
@@ -45,6 +54,11 @@ type message struct {
 	TotalCostUSD float64  `json:"total_cost_usd"`
 	Usage        *usage   `json:"usage"`
 	Errors       []string `json:"errors"`
+	// ModelUsage is the process's usage per model, with each model's
+	// context window.
+	ModelUsage map[string]struct {
+		ContextWindow int64 `json:"contextWindow"`
+	} `json:"modelUsage"`
 
 	// control_request (CLI → Tether), control_cancel_request
 	RequestID string          `json:"request_id"`
@@ -63,6 +77,8 @@ const (
 	typeControlRequest = "control_request"
 	typeControlResp    = "control_response"
 	typeControlCancel  = "control_cancel_request"
+	// typeLongLine is Tether's own: a stdout line skipped for its size.
+	typeLongLine = "tether_long_line"
 
 	subtypeInit = "init"
 )
@@ -97,6 +113,7 @@ type apiMessage struct {
 	ID      string `json:"id"`
 	Model   string `json:"model"`
 	Content json.RawMessage
+	Usage   *usage
 }
 
 // UnmarshalJSON keeps content raw: it is a string in user frames Tether
@@ -106,11 +123,12 @@ func (m *apiMessage) UnmarshalJSON(b []byte) error {
 		ID      string          `json:"id"`
 		Model   string          `json:"model"`
 		Content json.RawMessage `json:"content"`
+		Usage   *usage          `json:"usage"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*m = apiMessage{ID: raw.ID, Model: raw.Model, Content: raw.Content}
+	*m = apiMessage{ID: raw.ID, Model: raw.Model, Content: raw.Content, Usage: raw.Usage}
 	return nil
 }
 
@@ -192,55 +210,13 @@ func decodeLine(line []byte) (m message, ok bool, err error) {
 	return m, true, nil
 }
 
-// readStdout is the stdout reader goroutine (see process). It reads lines of
-// any length, decodes them with its own lineDecoder, skips what is not a
-// JSON object, answers control requests that no turn handles, and hands the
-// rest to msgs until stop is called, after which it only drains. It closes
-// msgs at the end of stdout.
-func (p *process) readStdout(r io.Reader) {
-	defer close(p.msgs)
-	br := bufio.NewReaderSize(r, 64<<10)
-	var dec lineDecoder
-	var long []byte // a line longer than br's buffer, assembled here
-	for {
-		line, err := readLine(br, &long)
-		if len(line) > 0 {
-			p.handleLine(&dec, line)
-		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				p.log.Warn("reading claude stdout", "err", err)
-			}
-			return
-		}
-	}
-}
-
-// readLine reads a line of any length. It returns a slice of br's buffer,
-// or for a line longer than that, of *long; either is valid until the next
-// call. Nothing is allocated per line: *long grows to the longest line and
-// is dropped after one above maxKeptLine.
-func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
-	if cap(*long) > maxKeptLine {
-		*long = nil
-	}
-	line, err := br.ReadSlice('\n')
-	if !errors.Is(err, bufio.ErrBufferFull) {
-		return line, err
-	}
-	buf := append((*long)[:0], line...)
-	for errors.Is(err, bufio.ErrBufferFull) {
-		line, err = br.ReadSlice('\n')
-		buf = append(buf, line...)
-	}
-	*long = buf
-	return buf, err
-}
-
-// maxKeptLine bounds the long-line buffer readLine keeps between lines.
-const maxKeptLine = 1 << 20
-
-func (p *process) handleLine(dec *lineDecoder, line []byte) {
+// handleLine runs on the supervisor's stdout reader, for each line in
+// order; line is reused after it returns (the decoder copies what it
+// keeps). It skips what is not a JSON object, answers control requests
+// that no turn handles, and hands the rest to msgs until the process is
+// being stopped, after which it only drains.
+func (p *process) handleLine(line []byte) {
+	dec := &p.dec
 	m, ok, err := dec.decode(line)
 	switch {
 	case err != nil:
@@ -259,6 +235,6 @@ func (p *process) handleLine(dec *lineDecoder, line []byte) {
 	}
 	select {
 	case p.msgs <- m:
-	case <-p.closing:
+	case <-p.stopping:
 	}
 }

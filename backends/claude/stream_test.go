@@ -2,7 +2,6 @@ package claude
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -216,21 +215,17 @@ func benchmarkDecodeLines(b *testing.B, lines [][]byte) {
 	})
 }
 
-// BenchmarkReadStdout runs the stdout reader over the recorded turn,
-// replayed until it has read b.N lines, with a receiver taking every
-// message off msgs as a turn would: one op is one line read, decoded and
-// handed over.
-func BenchmarkReadStdout(b *testing.B) {
+// BenchmarkHandleLine runs the stdout reader's work per line over the
+// recorded turn (the supervisor splits the lines; see its own benchmark),
+// with a receiver taking every message off msgs as a turn would: one op
+// is one line decoded and handed over.
+func BenchmarkHandleLine(b *testing.B) {
 	lines := loadRecording(b)
-	var stream []byte
-	for _, l := range lines {
-		stream = append(append(stream, l...), '\n')
-	}
 	defer reportAllocsPerLine(b)()
 	p := &process{
-		log:     slog.New(slog.DiscardHandler),
-		msgs:    make(chan message),
-		closing: make(chan struct{}),
+		log:      slog.New(slog.DiscardHandler),
+		msgs:     make(chan message),
+		stopping: make(chan struct{}),
 	}
 	received := make(chan int)
 	go func() {
@@ -241,7 +236,10 @@ func BenchmarkReadStdout(b *testing.B) {
 		received <- n
 	}()
 	b.ResetTimer()
-	p.readStdout(&replay{stream: stream, lines: b.N})
+	for i := range b.N {
+		p.handleLine(lines[i%len(lines)])
+	}
+	close(p.msgs)
 	if n := <-received; n != b.N {
 		b.Fatalf("received %d messages of %d lines", n, b.N)
 	}
@@ -258,36 +256,4 @@ func reportAllocsPerLine(b *testing.B) func() {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/line")
 	}
-}
-
-// replay reads stream over and over until it has given lines lines.
-type replay struct {
-	stream []byte
-	off    int
-	lines  int
-}
-
-func (r *replay) Read(p []byte) (int, error) {
-	if r.lines == 0 {
-		return 0, io.EOF
-	}
-	if r.off == len(r.stream) {
-		r.off = 0
-	}
-	rest := r.stream[r.off:]
-	// Stop at the end of the last line wanted.
-	end, count := 0, 0
-	for end < len(rest) && end < len(p) && count < r.lines {
-		i := bytes.IndexByte(rest[end:], '\n')
-		if i < 0 {
-			end = len(rest)
-			break
-		}
-		end += i + 1
-		count++
-	}
-	n := copy(p, rest[:end])
-	r.off += n
-	r.lines -= bytes.Count(p[:n], []byte("\n"))
-	return n, nil
 }

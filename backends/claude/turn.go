@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/permissions"
 )
 
 // turn is the state of one Query: it maps the CLI's messages onto the sink
@@ -32,6 +33,14 @@ type turn struct {
 	pending     map[string]pendingPermission
 	interrupted bool // ctx ended and interrupt was sent
 
+	// apiError is what the CLI's synthetic assistant frame said of a
+	// failed API request ("Not logged in", "API Error: ..."), and its
+	// kind; the turn fails with it rather than streaming it as an answer.
+	apiError, apiErrorKind string
+	// lastUsage is the usage of the main thread's last API response: how
+	// full the context window is.
+	lastUsage *usage
+
 	decided chan decided
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -45,7 +54,9 @@ type toolCall struct {
 type pendingPermission struct {
 	cliRequestID string
 	input        json.RawMessage
-	suggestions  json.RawMessage
+	// remember is what an allow the editor asked to remember sends the
+	// CLI: the session rule from its suggestions (nil without one).
+	remember []permissionUpdate
 }
 
 // decided is a forwarded Decision.
@@ -56,7 +67,7 @@ type decided struct {
 
 // runTurn writes the prompt and runs the turn until its result, a fault, or
 // the end of an interrupt. See backends.Conn.Query for the contract.
-func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (backends.Result, error) {
+func (c *conn) runTurn(ctx context.Context, prompt []backends.Content, sink backends.Sink) (backends.Result, error) {
 	t := &turn{
 		c: c, p: c.proc, ctx: ctx, sink: sink,
 		tools:    make(map[string]toolCall),
@@ -73,7 +84,7 @@ func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (
 	err := t.p.send(map[string]any{
 		"type":               typeUser,
 		"session_id":         "",
-		"message":            map[string]any{"role": "user", "content": prompt},
+		"message":            map[string]any{"role": "user", "content": promptContent(prompt)},
 		"parent_tool_use_id": nil,
 	})
 	if err != nil {
@@ -90,10 +101,15 @@ func (c *conn) runTurn(ctx context.Context, prompt string, sink backends.Sink) (
 			if !ok {
 				return t.died()
 			}
-			watchdog.Reset(c.cfg.Watchdog)
-			if res, err, end := t.handle(m); end {
+			// The watchdog measures the CLI's silence only: while handle
+			// waits on the editor (a slow reader of Tether's stdout), the
+			// CLI is held up by us, not dead.
+			watchdog.Stop()
+			res, err, end := t.handle(m)
+			if end {
 				return res, err
 			}
+			watchdog.Reset(c.cfg.Watchdog)
 		case d := <-t.decided:
 			t.answer(d)
 		case <-ctxDone:
@@ -147,6 +163,10 @@ func (t *turn) handle(m message) (res backends.Result, err error, end bool) {
 	case typeResult:
 		res, err = t.result(m)
 		return res, err, true
+	case typeSystem:
+		t.system(m)
+	case typeLongLine:
+		t.sink.Progress(m.Result)
 	default:
 		// system (init, status, ...), keep_alive, rate_limit_event, and
 		// whatever newer CLIs add.
@@ -188,12 +208,30 @@ func (t *turn) assistant(m message) {
 	if m.Message == nil {
 		return
 	}
+	if m.Error != "" || m.Message.Model == syntheticModel {
+		// The CLI made this frame up to say an API request failed (or
+		// that it is not logged in): not an answer, but why the turn
+		// fails.
+		for _, b := range m.Message.blocks() {
+			if b.Type == "text" && b.Text != "" {
+				t.apiError = b.Text
+			}
+		}
+		t.apiErrorKind = m.Error
+		return
+	}
+	if mainThread(m) && m.Message.Usage != nil {
+		t.lastUsage = m.Message.Usage
+	}
 	streamed := t.streamed[m.Message.ID]
 	for _, b := range m.Message.blocks() {
 		switch b.Type {
 		case "tool_use":
 			t.tools[b.ID] = toolCall{name: b.Name, input: b.Input}
-			t.sink.ToolUse(backends.ToolUse{ID: b.ID, Name: b.Name, Input: b.Input})
+			t.sink.ToolUse(toolUse(b.ID, b.Name, b.Input, t.c.opts.Cwd))
+			if entries, ok := plan(b.Name, b.Input); ok && mainThread(m) {
+				t.sink.Plan(entries)
+			}
 		case "text":
 			if !streamed && mainThread(m) {
 				t.sink.Token(b.Text)
@@ -244,10 +282,24 @@ func (t *turn) askPermission(m message) {
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
-	perm := t.sink.AskPermission(backends.PermissionRequest{
+	ask := backends.PermissionRequest{
 		ToolName: req.ToolName, ToolInput: input, ToolUseID: req.ToolUseID, Suggestions: req.Suggestions,
-	})
-	t.pending[perm.ID] = pendingPermission{cliRequestID: m.RequestID, input: input, suggestions: req.Suggestions}
+	}
+	// "Always" adds the CLI's own suggested rule, which the CLI then
+	// applies itself. Without one, the rule is the tool with its exact
+	// input, which the CLI's rules cannot say (an Edit rule covers a
+	// whole file; a Bash rule for a command outside the project does not
+	// spare its path check): the session remembers that one and answers
+	// the CLI's next identical request itself.
+	var update []permissionUpdate
+	ask.Rule, update = sessionRule(req.Suggestions)
+	if update != nil {
+		ask.AgentRemembers = true
+	} else if exact, err := permissions.Exact(req.ToolName, input); err == nil {
+		ask.Rule = exact.String()
+	}
+	perm := t.sink.AskPermission(ask)
+	t.pending[perm.ID] = pendingPermission{cliRequestID: m.RequestID, input: input, remember: update}
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -279,7 +331,7 @@ func (t *turn) answer(d decided) {
 	}
 	allow := permissionAllow{Behavior: "allow", UpdatedInput: pend.input}
 	if d.Remember {
-		allow.UpdatedPermissions = sessionRules(pend.suggestions)
+		allow.UpdatedPermissions = pend.remember
 	}
 	if err := t.p.answerPermission(pend.cliRequestID, allow); err != nil {
 		t.c.log.Warn("answering claude's permission request", "err", err)
@@ -335,6 +387,9 @@ func (t *turn) result(m message) (backends.Result, error) {
 		res.CostUSD = m.TotalCostUSD
 	}
 	t.c.costSoFar = m.TotalCostUSD
+	if cu, ok := t.contextUsage(m); ok && !t.interrupted {
+		t.sink.Usage(cu)
+	}
 
 	switch {
 	case t.interrupted:
@@ -343,8 +398,8 @@ func (t *turn) result(m message) (backends.Result, error) {
 	case m.Subtype == "error_max_turns":
 		res.StopReason = backends.StopMaxTurns
 		return res, nil
-	case m.IsError || strings.HasPrefix(m.Subtype, "error"):
-		return res, fmt.Errorf("%w: claude: %s", backends.ErrFailed, resultText(m))
+	case m.IsError || strings.HasPrefix(m.Subtype, "error") || t.apiError != "":
+		return res, t.failure(m)
 	}
 	res.StopReason = stopReason(m.StopReason)
 	return res, nil

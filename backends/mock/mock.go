@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/permissions"
 )
 
 // Name is the name clients select the mock backend by.
@@ -238,7 +239,10 @@ func (t *run) tool(arg string) error {
 	}
 	id := t.nextToolUseID()
 	t.sink.ToolUse(backends.ToolUse{ID: id, Name: name, Input: input, Kind: kindOf(name), Title: name})
-	p := t.sink.AskPermission(backends.PermissionRequest{ToolName: name, ToolInput: input, ToolUseID: id})
+	// What "always" adds: Bash(ls:*) for a command, else the exact input
+	// (none when the input has no canonical form).
+	rule, _ := permissions.For(name, input)
+	p := t.sink.AskPermission(backends.PermissionRequest{ToolName: name, ToolInput: input, ToolUseID: id, Rule: rule.String()})
 	select {
 	case d := <-p.Decision:
 		if t.ctx.Err() != nil {

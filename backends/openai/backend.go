@@ -51,6 +51,11 @@ const (
 	// DefaultMaxTurns bounds the model requests of one query when the
 	// session sets no maxTurns: each tool round trip costs one.
 	DefaultMaxTurns = 25
+	// DefaultWatchdog is how long a request may wait for the server's
+	// response headers, and a stream go without a chunk, before it is
+	// treated as stalled. Local models can think for minutes before their
+	// first token, so it is generous.
+	DefaultWatchdog = 10 * time.Minute
 )
 
 // Environment variables the backend reads. They are the SDK's own names,
@@ -77,6 +82,10 @@ type Config struct {
 	// Retry-After delay, 5xx, connection errors). 0: DefaultMaxRetries;
 	// negative: never.
 	MaxRetries int
+	// Watchdog bounds the wait for response headers and the silence
+	// between two chunks of a stream; 0: DefaultWatchdog. Time Tether
+	// spends handing a chunk to a slow editor does not count.
+	Watchdog time.Duration
 }
 
 // RegisterFlags registers the backend's flags on fs. The returned Config is
@@ -87,6 +96,8 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 		"OpenAI-compatible API root, e.g. http://localhost:11434/v1 for Ollama (default $"+EnvBaseURL+", else "+DefaultBaseURL+")")
 	fs.StringVar(&cfg.Model, "openai-model", "",
 		"model of openai sessions that name none (default "+DefaultModel+")")
+	fs.DurationVar(&cfg.Watchdog, "openai-watchdog", DefaultWatchdog,
+		"a request with no response headers, or a stream with no data, for this long is treated as stalled")
 	return cfg
 }
 
@@ -98,6 +109,7 @@ type Backend struct {
 	log     *slog.Logger
 	client  openai.Client
 	keyFrom string // where the API key came from, for messages
+	urlFrom string // where the base URL came from (a flag, a variable), for messages
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -114,11 +126,12 @@ func New(cfg Config, log *slog.Logger) *Backend {
 	} else if k := os.Getenv(EnvAPIKey); k != "" {
 		cfg.APIKey, keyFrom = k, EnvAPIKey
 	}
+	urlFrom := "--openai-base-url"
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = os.Getenv(EnvBaseURL)
+		cfg.BaseURL, urlFrom = os.Getenv(EnvBaseURL), EnvBaseURL
 	}
 	if cfg.BaseURL == "" {
-		cfg.BaseURL = DefaultBaseURL
+		cfg.BaseURL, urlFrom = DefaultBaseURL, "the default base URL"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if cfg.Model == "" {
@@ -132,12 +145,16 @@ func New(cfg Config, log *slog.Logger) *Backend {
 		retries = 0
 	}
 	cfg.MaxRetries = retries
+	if cfg.Watchdog <= 0 {
+		cfg.Watchdog = DefaultWatchdog
+	}
 
 	// One transport for every session: connections to the server are
 	// pooled, and streams are bounded by each query's context rather than
 	// by a client timeout (a local model may think for minutes).
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 32
+	transport.ResponseHeaderTimeout = cfg.Watchdog
 	httpClient := &http.Client{Transport: transport}
 
 	// Every option is explicit: the SDK would otherwise take the base URL
@@ -149,7 +166,7 @@ func New(cfg Config, log *slog.Logger) *Backend {
 		option.WithMaxRetries(retries),
 		option.WithMaxRetryDelay(time.Minute),
 	)
-	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom}
+	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom, urlFrom: urlFrom}
 }
 
 // Name implements [backends.Backend].
@@ -159,8 +176,8 @@ func (b *Backend) Name() string { return Name }
 // any other server (Ollama, vLLM, ...) may not, so it counts as available
 // and a missing key shows up as a 401 on the first query.
 func (b *Backend) Available() (bool, string) {
-	if _, err := url.Parse(b.cfg.BaseURL); err != nil {
-		return false, fmt.Sprintf("bad base URL %q (--openai-base-url or %s): %v", b.cfg.BaseURL, EnvBaseURL, err)
+	if err := b.ConfigError(); err != nil {
+		return false, err.Error()
 	}
 	if b.cfg.APIKey != "" {
 		return true, fmt.Sprintf("model %s at %s (API key from %s)", b.cfg.Model, b.cfg.BaseURL, b.keyFrom)

@@ -56,7 +56,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	model := c.b.modelFor(c.opts, turn)
 
 	for round := 1; ; round++ {
-		r, err := stream(ctx, &c.b.client, c.params(model), sink)
+		r, err := stream(ctx, &c.b.client, c.params(model), c.b.cfg.Watchdog, sink)
 		res.NumTurns = round
 		addUsage(&res.Usage, r)
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package openai
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -45,6 +46,10 @@ func (b *Backend) failure(err error, model string, r *reply) error {
 		} else {
 			msg += "; is the server running? (--openai-base-url or " + EnvBaseURL + ")"
 		}
+	case errors.Is(err, errStalled):
+		msg = fmt.Sprintf("the stream from %s sent nothing for %v; treated as stalled (--openai-watchdog)", base, b.cfg.Watchdog)
+	case isHeaderTimeout(err):
+		msg = fmt.Sprintf("%s sent no response within %v, after %d retries; treated as stalled (--openai-watchdog)", base, b.cfg.Watchdog, b.cfg.MaxRetries)
 	case errors.Is(err, errTruncated) && r.chunks == 0:
 		msg = fmt.Sprintf("%s sent no stream events; is it an OpenAI-compatible server? (Ollama's is http://localhost:11434/v1)", base)
 	case errors.Is(err, errTruncated):
@@ -77,6 +82,11 @@ func (b *Backend) statusMessage(e *openai.Error, model string) string {
 	case http.StatusForbidden:
 		return fmt.Sprintf("the API key from %s may not use model %q at %s (%s): %s", b.keyFrom, model, base, status, detail)
 	case http.StatusNotFound:
+		if !hasVersionPath(base) {
+			// Ollama and most others serve the API under /v1: every path
+			// without it is 404, whatever the model.
+			return fmt.Sprintf("%s answered %s: %s; the base URL has no version path: did you mean %s/v1? (set in %s)", base, status, detail, base, b.urlFrom)
+		}
 		msg := fmt.Sprintf("model %q not found at %s (%s): %s; name one the server has with --openai-model or the session's model", model, base, status, detail)
 		if b.isLocalOllama() {
 			msg += fmt.Sprintf(", or run `ollama pull %s`", model)
@@ -92,4 +102,11 @@ func (b *Backend) statusMessage(e *openai.Error, model string) string {
 		return msg
 	}
 	return fmt.Sprintf("%s answered %s: %s", base, status, detail)
+}
+
+// isHeaderTimeout reports whether err is the transport giving up on a
+// response's headers (ResponseHeaderTimeout).
+func isHeaderTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && strings.Contains(err.Error(), "awaiting response headers")
 }

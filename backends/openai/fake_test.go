@@ -28,6 +28,9 @@ type fakeServer struct {
 	requests []recorded
 	script   []replyFunc
 	fallback replyFunc
+	// otherPaths404: a request for another path than /v1/chat/completions
+	// gets 404, as from Ollama, instead of failing the test.
+	otherPaths404 bool
 }
 
 // replyFunc answers one request; n counts requests from 1.
@@ -114,6 +117,10 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		reply = f.fallback
 	}
 	f.mu.Unlock()
+	if r.URL.Path != "/v1/chat/completions" && f.otherPaths404 {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		return
+	}
 	if r.URL.Path != "/v1/chat/completions" || r.Method != http.MethodPost {
 		f.t.Errorf("fake server: unexpected %s %s", r.Method, r.URL.Path)
 		http.NotFound(w, r)

@@ -3,7 +3,9 @@ package openai
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 
@@ -37,12 +39,22 @@ type toolCall struct {
 // The error is the SDK's (API status, transport, a stream error event);
 // a stream that ended without a finish_reason is reported by the caller,
 // which knows what was received.
-func stream(ctx context.Context, client *openai.Client, params openai.ChatCompletionNewParams, sink backends.Sink) (*reply, error) {
-	s := client.Chat.Completions.NewStreaming(ctx, params)
+func stream(ctx context.Context, client *openai.Client, params openai.ChatCompletionNewParams, watchdog time.Duration, sink backends.Sink) (*reply, error) {
+	// The idle watchdog aborts a stream that goes silent. It is stopped
+	// while a chunk is handed to the sink, so a slow editor never makes a
+	// healthy server look stalled.
+	// Until the response's headers arrive, the transport's
+	// ResponseHeaderTimeout is the watchdog.
+	sctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	s := client.Chat.Completions.NewStreaming(sctx, params)
 	defer s.Close()
+	idle := time.AfterFunc(watchdog, func() { abort(errStalled) })
+	defer idle.Stop()
 	r := &reply{}
 	byIndex := make(map[int64]*toolCall)
 	for s.Next() {
+		idle.Stop()
 		chunk := s.Current()
 		r.chunks++
 		if chunk.JSON.Usage.Valid() {
@@ -60,9 +72,16 @@ func stream(ctx context.Context, client *openai.Client, params openai.ChatComple
 				r.finish = choice.FinishReason
 			}
 		}
+		idle.Reset(watchdog)
+	}
+	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStalled) {
+		return r, errStalled
 	}
 	return r, s.Err()
 }
+
+// errStalled is a stream that went without data for the watchdog period.
+var errStalled = errors.New("stream stalled")
 
 // delta applies one delta of choice 0.
 func (r *reply) delta(d openai.ChatCompletionChunkChoiceDelta, byIndex map[int64]*toolCall, sink backends.Sink) {

@@ -109,6 +109,8 @@ export interface PermissionRequestParams extends Event {
 	toolName: string;
 	toolInput: unknown;
 	toolUseId: string;
+	/** What answering with `remember: true` allows for the rest of the session, to show the user: "Bash(ls:*)" (see protocol.md's Rules). */
+	alwaysRule: string;
 	suggestions?: unknown;
 }
 export interface PermissionCancelledParams extends Event { requestId: string; reason: string }

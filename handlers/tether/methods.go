@@ -3,11 +3,11 @@ package tether
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/handlers/params"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
@@ -24,7 +24,7 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 	}
 	var infos []protocol.BackendInfo
 	for _, b := range d.reg.Backends() {
-		infos = append(infos, protocol.BackendInfo{Name: b.Name, Available: b.Available, Detail: b.Detail})
+		infos = append(infos, protocol.BackendInfo{Name: b.Name, Available: b.Available, Detail: b.Detail, LoggedIn: b.LoggedIn})
 	}
 	req.Reply(protocol.InitializeResult{
 		ServerInfo:      d.info,
@@ -159,6 +159,7 @@ func (d *Dialect) list(_ context.Context, req *rpc.Request) {
 			Model:     s.Model,
 			Cwd:       s.Cwd,
 			Status:    s.Status,
+			Process:   s.Process,
 			CreatedAt: s.CreatedAt.Format(time.RFC3339Nano),
 			Turns:     s.Turns,
 		})
@@ -205,40 +206,7 @@ func sessionID(params json.RawMessage) (string, error) {
 	return p.SessionID, nil
 }
 
-// decode decodes params into v. Errors are *sessions.ParamError naming the
-// field that is wrong. Unknown fields are ignored, so clients can send
-// fields newer Tethers understand.
-func decode(params json.RawMessage, v any, required bool) error {
-	if len(params) == 0 {
-		if required {
-			return &sessions.ParamError{Field: "params", Reason: "required"}
-		}
-		return nil
-	}
-	if params[0] != '{' {
-		return &sessions.ParamError{Field: "params", Reason: "must be an object (by-name params)"}
-	}
-	if err := json.Unmarshal(params, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return &sessions.ParamError{Field: te.Field, Reason: "must be " + jsonKind(te.Type.Kind().String()) + ", got " + te.Value}
-		}
-		return &sessions.ParamError{Field: "params", Reason: err.Error()}
-	}
-	return nil
-}
-
-// jsonKind names a Go kind the way a JSON user would.
-func jsonKind(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "bool":
-		return "a boolean"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	}
-	return "a number"
+// decode decodes params into v (see params.Decode).
+func decode(raw json.RawMessage, v any, required bool) error {
+	return params.Decode(raw, v, required)
 }

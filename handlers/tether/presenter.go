@@ -110,16 +110,8 @@ func (p *presenter) Commands([]backends.Command) {}
 func (p *presenter) PermissionRequested(r sessions.PermissionRequest) {
 	p.notify(protocol.MethodPermissionRequest, protocol.PermissionRequestParams{
 		Event: p.event(), RequestID: r.ID, ToolName: r.ToolName, ToolInput: r.ToolInput,
-		ToolUseID: r.ToolUseID, AlwaysRule: alwaysRule(r.PermissionRequest), Suggestions: r.Suggestions,
+		ToolUseID: r.ToolUseID, AlwaysRule: r.Rule, Suggestions: r.Suggestions,
 	})
-}
-
-// alwaysRule is the rule remembering adds, as the editor shows it.
-func alwaysRule(r backends.PermissionRequest) string {
-	if r.Rule != "" {
-		return r.Rule
-	}
-	return r.ToolName + "(" + string(r.ToolInput) + ")"
 }
 
 func (p *presenter) PermissionWithdrawn(requestID, reason string) {

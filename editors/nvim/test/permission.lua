@@ -1,5 +1,6 @@
 -- Permission requests are put to the user with vim.ui.select (stubbed here):
--- Allow, Deny and Always allow, and the tool's summary lands in the buffer.
+-- Allow, Deny and Always allow (naming the rule it adds), and the tool's
+-- summary lands in the buffer.
 local H = dofile(os.getenv('TETHER_NVIM_ROOT') .. '/test/helper.lua')
 
 -- The stub answers with the next scripted choice and records what it was
@@ -23,7 +24,7 @@ H.run(function()
   local err, result = H.ask('Let me look.\n' .. ls .. '\nDone.')
   H.eq(nil, err, 'error')
   H.eq(1, #asked, 'permission prompts')
-  H.eq({ 'Allow', 'Always allow', 'Deny' }, asked[1].items, 'choices offered')
+  H.eq({ 'Allow', 'Always allow Bash(ls:*)', 'Deny' }, asked[1].items, 'choices offered')
   H.eq('Tether: allow Bash {"command":"ls"}?', asked[1].prompt, 'prompt')
   H.eq({
     '> Let me look.',
@@ -62,8 +63,8 @@ H.run(function()
     vim.list_slice(lines, #lines - 1, #lines), 'last lines after dismissing')
 
   -- Always allow: this time and, without asking, every later time in the
-  -- session.
-  answers = { 'Always allow' }
+  -- session; what the rule does not cover is still asked.
+  answers = { 'Always allow Bash(ls:*)' }
   H.ask(ls)
   H.eq(4, #asked, 'permission prompts')
   H.ask(ls .. '\n' .. ls)
@@ -78,10 +79,14 @@ H.run(function()
     '[tool] Bash ran (mock result)',
     '[end_turn · 6 in, 0 out tokens · T]',
   }, vim.list_slice(lines, #lines - 6, #lines), 'buffer after always allow')
+  answers = { 'Deny' }
+  H.ask('/tool Bash {"command":"rm -rf x"}')
+  H.eq(5, #asked, 'rm is asked after always allowing ls')
+  H.eq({ 'Allow', 'Always allow Bash(rm:*)', 'Deny' }, asked[5].items, 'choices for rm')
 
   -- What went over the wire, in order: the request ids are Tether's UUIDs.
   local sent = H.sent('permission/respond')
-  H.eq(4, #sent, 'permission/respond requests')
+  H.eq(5, #sent, 'permission/respond requests')
   local function strip(p)
     H.eq(true, type(p.requestId) == 'string' and #p.requestId == 36, 'requestId is a UUID')
     p.requestId = nil
@@ -91,5 +96,6 @@ H.run(function()
   H.eq({ decision = 'deny', reason = 'denied in Neovim' }, strip(sent[2]), 'answer to Deny')
   H.eq({ decision = 'deny', reason = 'denied in Neovim' }, strip(sent[3]), 'answer to a dismissed picker')
   H.eq({ decision = 'allow', remember = true }, strip(sent[4]), 'answer to Always allow')
+  H.eq({ decision = 'deny', reason = 'denied in Neovim' }, strip(sent[5]), 'answer to Deny for rm')
   H.metric('permission_prompts', #asked)
 end)

@@ -116,6 +116,27 @@ H.run(function()
   H.eq({ 'short', '[end_turn · 3 in, 1 out tokens · T]' }, vim.list_slice(lines, #lines - 1, #lines),
     'the closing line of a warm answer')
 
+  -- Progress the backend reports (a Claude retry, a compaction) arrives as
+  -- a busy status with a detail: the indicator shows that detail, in the
+  -- buffer and to statuslines, while the turn runs. The mock's /progress
+  -- sends one.
+  shown = {}
+  done = false
+  local retry = 'API unreachable, retry 3 of 10 in 8 s: connection refused'
+  t.ask('/progress ' .. retry .. '\n/sleep 60000', function()
+    done = true
+  end)
+  H.wait('the progress detail', function()
+    return what(t.progress()) == retry
+  end)
+  H.eq({ { #H.lines() - 1, '  ' .. t.progress() } }, marks(), 'the detail in the buffer')
+  H.eq({ 'sending…', 'thinking…', retry }, whats(), 'what the indicator said before the detail')
+  vim.cmd('TetherCancel')
+  H.wait('the cancelled answer', function()
+    return done
+  end)
+  H.eq('', t.progress(), 'progress after the answer with a detail')
+
   -- progress = false: nothing in the buffer, the text for statuslines still.
   t.setup({ cmd = H.cmd, progress = false })
   pending = nil
@@ -142,7 +163,6 @@ H.run(function()
     p.status(status, detail)
     return what(p.text())
   end
-  local retry = 'API unreachable, retry 3 of 10 in 8 s: connection refused'
   H.eq(retry, shows('busy', retry), 'a retry')
   H.eq('compacting the conversation', shows('busy', 'compacting the conversation'), 'a compaction')
   H.eq('thinking…', shows('busy', ''), 'busy with an empty detail')

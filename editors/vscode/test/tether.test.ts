@@ -179,6 +179,7 @@ test('permissions: allow, deny, remember, and no handler means deny', { timeout 
 	assert.equal(asked.length, 1);
 	assert.equal(asked[0].toolName, 'Bash');
 	assert.deepEqual(asked[0].toolInput, { command: 'ls' });
+	assert.equal(asked[0].alwaysRule, 'Bash(ls:*)', 'what remember would allow');
 	assert.equal(asked[0].toolUseId, allowed.use.toolUseId);
 	assert.equal(asked[0].queryId, allowed.use.queryId);
 	assert.match(asked[0].requestId, /^[0-9a-f-]{36}$/);

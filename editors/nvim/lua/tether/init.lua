@@ -155,7 +155,10 @@ local function on_permission(p)
   state.permissions[id] = true
   local input = val(p.toolInput)
   local what = p.toolName .. (input and (' ' .. vim.json.encode(input)) or '')
-  local choices = { 'Allow', 'Always allow', 'Deny' }
+  -- "Always" adds the request's rule for the session: say which.
+  local rule = val(p.alwaysRule)
+  local always = (rule and rule ~= '') and ('Always allow ' .. rule) or 'Always allow'
+  local choices = { 'Allow', always, 'Deny' }
   vim.ui.select(choices, { prompt = 'Tether: allow ' .. what .. '?' }, function(choice)
     if not state.permissions[id] then
       return -- withdrawn meanwhile (cancelled, turn ended)
@@ -164,7 +167,7 @@ local function on_permission(p)
     local params = { requestId = id, decision = 'deny', reason = 'denied in Neovim' }
     if choice == 'Allow' then
       params = { requestId = id, decision = 'allow' }
-    elseif choice == 'Always allow' then
+    elseif choice == always then
       params = { requestId = id, decision = 'allow', remember = true }
     end
     if state.client then
