@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,7 +95,7 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpu := cpuTime()
+	cpu := time.Duration(cpuTime(b))
 	start := time.Now()
 	id := 1
 	for b.Loop() {
@@ -109,13 +108,6 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	turns := float64(id - 1)
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/turns, "turn-ms")
-	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/1000/turns, "tether-cpu-ms")
+	b.ReportMetric(float64((time.Duration(cpuTime(b))-cpu).Microseconds())/1000/turns, "tether-cpu-ms")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/(turns*chunks), "allocs/chunk")
-}
-
-// cpuTime is the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -76,7 +76,10 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
 	assert.Equal(t, "Hello from the fake API", res.Text)
 	assert.Equal(t, res.Text, tokens(t, notes), "the query's tokens make its text")
-	assert.GreaterOrEqual(t, count(notes, protocol.MethodToken), 3, "streamed as deltas, not one block")
+	// The CLI's deltas arrive faster than a test client reads, so they may
+	// go out merged; that they are streamed as deltas is checked on the
+	// backend (TestRealCLITokensTwoQueriesOneProcess).
+	assert.Positive(t, count(notes, protocol.MethodToken))
 	assert.Equal(t, "starting", notes[0].param(t, "status"), "the first query starts the CLI")
 	assert.Equal(t, "idle", lastOf(notes, protocol.MethodStatus).param(t, "status"))
 	require.NotEmpty(t, res.BackendSessionID)

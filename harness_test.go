@@ -71,7 +71,39 @@ type testClient struct {
 	done    chan int       // Tether's exit code
 	nextID  int
 	mu      sync.Mutex // guards w
+	out     *pausableReader
 }
+
+// pausableReader is the client's end of Tether's output. While it is
+// paused the client reads nothing, so Tether's writes block, as they do
+// for an editor that is busy elsewhere.
+type pausableReader struct {
+	r      io.Reader
+	mu     sync.Mutex
+	cond   *sync.Cond
+	paused bool
+}
+
+func (p *pausableReader) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	for p.paused {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	return p.r.Read(b)
+}
+
+func (p *pausableReader) setPaused(paused bool) {
+	p.mu.Lock()
+	p.paused = paused
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// pause stops reading Tether's output (after the read in progress, if
+// any); resume reads on.
+func (c *testClient) pause()  { c.out.setPaused(true) }
+func (c *testClient) resume() { c.out.setPaused(false) }
 
 type harnessOption func(*handlers.Config)
 
@@ -104,7 +136,9 @@ func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *test
 		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	go c.read(bufio.NewReader(outR))
+	c.out = &pausableReader{r: outR}
+	c.out.cond = sync.NewCond(&c.out.mu)
+	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
 		c.w.Close()
 		select {
@@ -348,6 +382,31 @@ func methods(ms []message) []string {
 	var out []string
 	for _, m := range ms {
 		out = append(out, m.Method)
+	}
+	return out
+}
+
+// textRuns lists the methods of messages as methods does, with each run
+// of consecutive session/token (or session/thinking) notifications of one
+// query as one entry: Tether merges such a run into fewer notifications
+// when the client does not keep up, so only the runs are fixed.
+func textRuns(t testing.TB, ms []message) []string {
+	var out []string
+	last, lastQuery := "", ""
+	for _, m := range ms {
+		text := m.Method == "session/token" || m.Method == "session/thinking"
+		query := ""
+		if text {
+			query = m.param(t, "queryId")
+			if m.Method == last && query == lastQuery {
+				continue
+			}
+		}
+		out = append(out, m.Method)
+		last, lastQuery = "", ""
+		if text {
+			last, lastQuery = m.Method, query
+		}
 	}
 	return out
 }

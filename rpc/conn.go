@@ -51,13 +51,25 @@ type Options struct {
 
 // Conn is one JSON-RPC 2.0 connection over a Stream.
 //
-// Goroutines: the read loop, started by Start; it reads until the input
-// ends or breaks (InputEnded, Broken) and runs the handlers, in wire order.
-// Close closes the reading end and waits for it. Handlers hand long work to
-// goroutines of their own owners; Call, Notify and Reply may be used from
-// any goroutine.
+// Goroutines, both started by Start and ended by Close:
+//   - the read loop: it reads until the input ends or breaks (InputEnded,
+//     Broken) and runs the handlers, in wire order. Close closes the
+//     reading end and waits for it.
+//   - the writer (writer.go): it writes what every sender has queued, in
+//     order, many messages per write. Close lets it write what is queued
+//     and waits for it; only a write that never returns (a peer that
+//     neither reads nor closes) makes Close give up after a few seconds,
+//     and the writer then ends when that write does.
+//
+// Handlers hand long work to goroutines of their own owners; Call, Notify,
+// Send and Reply may be used from any goroutine, and so may an Outbox from
+// one goroutine at a time. Senders encode on their own goroutines; none
+// waits for the peer to read unless the messages already waiting are over
+// a limit (see writer).
 type Conn struct {
 	stream  *Stream
+	w       *writer
+	sent    *Outbox // Send's, shared by its callers
 	log     *slog.Logger
 	opts    Options
 	methods map[string]Handler
@@ -82,8 +94,11 @@ type Conn struct {
 // NewConn returns a connection over stream with no methods registered.
 func NewConn(stream *Stream, log *slog.Logger, opts Options) *Conn {
 	ctx, cancel := context.WithCancelCause(context.Background())
+	w := newWriter(stream, log, opts.Trace)
 	return &Conn{
 		stream:     stream,
+		w:          w,
+		sent:       &Outbox{w: w},
 		log:        log,
 		opts:       opts,
 		methods:    make(map[string]Handler),
@@ -100,8 +115,11 @@ func NewConn(stream *Stream, log *slog.Logger, opts Options) *Conn {
 // Register sets the handler of a method. Call it before Start.
 func (c *Conn) Register(method string, h Handler) { c.methods[method] = h }
 
-// Start starts the read loop.
-func (c *Conn) Start() { go c.readLoop() }
+// Start starts the read loop and the writer.
+func (c *Conn) Start() {
+	c.w.start()
+	go c.readLoop()
+}
 
 // InputEnded is closed when the peer's input has ended cleanly. The
 // connection stays open for writing, so what the peer asked can still be
@@ -130,7 +148,9 @@ func (c *Conn) WriteFailed() <-chan struct{} { return c.stream.WriteFailed() }
 func (c *Conn) Framing() Framing { return c.stream.Framing() }
 
 // Close cancels every request's context, fails every Call, closes the
-// reading end and waits for the read loop. It is idempotent.
+// reading end and waits for the read loop, then writes what is queued and
+// waits for the writer (see Conn). Nothing is written after Close. It is
+// idempotent.
 func (c *Conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
@@ -141,6 +161,9 @@ func (c *Conn) Close() error {
 		c.failCalls(ErrClosed)
 		err = c.stream.Close()
 		<-c.readDone
+		if !c.w.stop(stuckWriteWait) {
+			c.log.Warn("a write to the peer has not returned; closing without waiting for it", "waited", stuckWriteWait)
+		}
 		if c.opts.OnReplyProblem != nil {
 			c.mu.Lock()
 			for _, r := range c.inflight {
@@ -340,6 +363,12 @@ func (c *Conn) writeResult(id json.RawMessage, result any) {
 	body := append(make([]byte, 0, 256), `{"jsonrpc":"2.0","id":`...)
 	body = append(body, id...)
 	body = append(body, `,"result":`...)
+	if s, ok := result.(Streamer); ok {
+		if err := c.w.sendMessage(body, s); err != nil {
+			c.log.Debug("write", "err", err)
+		}
+		return
+	}
 	body, err := appendValue(body, result)
 	if err != nil {
 		c.log.Error("encoding a result", "id", string(id), "err", err)
@@ -370,16 +399,25 @@ func (c *Conn) Notify(method string, params any) error {
 	return c.send(body)
 }
 
-// Send writes one message body that the caller encoded itself (the hot
-// notifications, encoded into a buffer the caller reuses). body is not
-// retained.
-func (c *Conn) Send(body []byte) error { return c.send(body) }
-
-func (c *Conn) send(body []byte) error {
-	if c.opts.Trace {
-		c.log.Debug("-> message", "body", string(body))
+// Send sends one message body that the caller encoded itself, copied into
+// an outbox that every caller of Send shares; body is not retained. Like
+// an Outbox's, its messages go out after every message sent on the
+// connection before them, and a reply goes out after them. A producer of
+// many messages (a session's text chunks) does better with its own
+// Outbox: texts merge when the peer does not keep up, and no lock is
+// shared with other producers.
+func (c *Conn) Send(body []byte) error {
+	if err := c.sent.Send(body); err != nil {
+		c.log.Debug("write", "err", err)
+		return err
 	}
-	if err := c.stream.Write(body); err != nil {
+	return nil
+}
+
+// send queues body, which is kept until written, after everything sent
+// before it.
+func (c *Conn) send(body []byte) error {
+	if err := c.w.sendMessage(body, nil); err != nil {
 		c.log.Debug("write", "err", err)
 		return err
 	}

@@ -60,11 +60,10 @@ func (e *TooLargeError) Error() string {
 }
 
 // Stream frames messages on a byte stream: it reads one message body at a
-// time and writes bodies with the framing the peer uses.
+// time, and tells the connection's writer (writer.go), its only writer,
+// which framing the peer uses.
 //
-// Read is called by one goroutine (the connection's read loop). Write may be
-// called from any goroutine: each message goes out with one Write under a
-// mutex, so messages never interleave.
+// Read is called by one goroutine (the connection's read loop).
 type Stream struct {
 	r       *bufio.Reader
 	w       io.Writer
@@ -74,9 +73,6 @@ type Stream struct {
 	log     *slog.Logger
 
 	line []byte // NDJSON line being assembled, reused
-
-	wmu sync.Mutex
-	out []byte // header and body, written with one Write; reused under wmu
 
 	writeFailed chan struct{} // closed when a write fails: nobody reads any more
 	failOnce    sync.Once
@@ -239,26 +235,7 @@ func (s *Stream) readLSP() ([]byte, error) {
 	return body, nil
 }
 
-// Write writes one message body, framed. body is not retained.
-func (s *Stream) Write(body []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.out = s.frame(s.out[:0], body)
-	return s.write(s.out)
-}
-
-// frame appends body to dst with the framing in use.
-func (s *Stream) frame(dst, body []byte) []byte {
-	if s.Framing() == FramingNDJSON {
-		dst = append(dst, body...)
-		return append(dst, '\n')
-	}
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\n\r\n"...)
-	return append(dst, body...)
-}
-
+// write writes b, framed messages, and remembers a failure.
 func (s *Stream) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
 		s.failOnce.Do(func() { close(s.writeFailed) })

@@ -50,6 +50,7 @@ fuzz ./handlers/tether FuzzParams 15s
 fuzz ./permissions FuzzPrefixRuleNeverCoversAnotherCommand 10s
 fuzz ./backends/claude FuzzLineDecoder 10s
 fuzz ./internal/jsonwire FuzzAppendString 5s
+fuzz ./internal/jsonwire FuzzContents 5s
 fuzz ./backends/acpagent FuzzChunkOf 10s
 
 # Every benchmark once, so none rots; the figures are for `go test -bench`.

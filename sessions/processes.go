@@ -130,9 +130,9 @@ func (s *Session) suspend() {
 	sus, ok := s.conn.(backends.Suspender)
 	if ok && sus.Running() {
 		if err := sus.Suspend(s.killCtx); err != nil {
-			s.log.Warn("stopping the idle backend process", "err", err)
+			s.logger().Warn("stopping the idle backend process", "err", err)
 		}
-		s.log.Info("backend process stopped; the next prompt resumes the session")
+		s.logger().Info("backend process stopped; the next prompt resumes the session")
 	}
 	s.registry.releaseProcess(s)
 }

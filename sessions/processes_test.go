@@ -105,7 +105,7 @@ func TestAnIdleSessionsProcessIsStoppedAndResumed(t *testing.T) {
 
 		a := <-ask(r, context.Background(), &recorder{}, "s", "two")
 		require.NoError(t, a.err)
-		assert.Equal(t, "two", a.res.Text)
+		assert.Equal(t, "two", a.res.Text.String())
 		assert.Equal(t, []string{"start s", "stop s", "resume s"}, b.events())
 		assert.Equal(t, ProcessRunning, r.List()[0].Process)
 		require.NoError(t, r.Shutdown(context.Background()))
@@ -158,7 +158,7 @@ func TestWhenEveryProcessIsBusyAPromptWaitsRatherThanFails(t *testing.T) {
 		require.NoError(t, (<-long).err)
 		a := <-waiting
 		require.NoError(t, a.err, "it waited, and then ran")
-		assert.Equal(t, "short", a.res.Text)
+		assert.Equal(t, "short", a.res.Text.String())
 		assert.Equal(t, []string{"start a", "stop a", "start b"}, b.events())
 		require.NoError(t, r.Shutdown(context.Background()))
 	})

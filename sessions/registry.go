@@ -26,9 +26,9 @@ import (
 
 // Registry finds and creates sessions and closes them.
 //
-// Goroutines: every session's actor (see Session), and one waiter per
-// Close that replies once the actor has exited. The Registry starts both
-// and Shutdown waits for both.
+// Goroutines: those of every session (see Session), counted by the
+// Registry's WaitGroup, as is every session until it has closed; Shutdown
+// waits for them all.
 type Registry struct {
 	backends       map[string]backends.Backend
 	names          []string // backend names, in the order given
@@ -39,7 +39,7 @@ type Registry struct {
 	idleStop       time.Duration
 	procs          processes
 
-	ctx    context.Context // parent of every session's context
+	ctx    context.Context // ends at Shutdown: the context of opening a backend ahead
 	cancel context.CancelFunc
 	// killCtx ends when shutdown's deadline has passed: backends then kill
 	// rather than wait.
@@ -210,7 +210,6 @@ func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
 	if events == nil {
 		events = Discard{}
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
 	s := &Session{
 		id:        id,
 		instance:  instances.Add(1),
@@ -220,23 +219,17 @@ func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
 		events:    events,
 		registry:  r,
 		broker:    r.broker,
-		log:       r.log.With("session", id),
+		log:       r.log,
 		limit:     r.queueLimit,
-		ctx:       ctx,
-		cancel:    cancel,
+		wg:        &r.wg,
 		killCtx:   r.killCtx,
-		inbox:     newMailbox(),
-		done:      make(chan struct{}),
 		status:    StateStarting,
 		model:     bopts.Model,
 		mode:      bopts.PermissionMode,
 	}
+	s.inbox.start = s.startActor
 	r.sessions[id] = s
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		s.run()
-	}()
+	r.wg.Add(1) // until the session has closed
 	return s, nil
 }
 
@@ -303,26 +296,21 @@ func (r *Registry) Configure(sessionID, model, mode string) error {
 
 // Close ends a session: its prompts are cancelled, its permission requests
 // withdrawn, its backend stopped, and it is forgotten at once, so that a
-// new session may take its id. reply is called after the session's actor
-// has exited, with false for an unknown session.
+// new session may take its id. reply is called once the session has
+// closed (its backend stopped, the closed status sent), with false for an
+// unknown session.
 func (r *Registry) Close(sessionID string, reply func(closed bool)) {
 	r.mu.Lock()
 	s := r.sessions[sessionID]
 	delete(r.sessions, sessionID)
-	if s != nil {
-		r.wg.Add(1)
-	}
 	r.mu.Unlock()
 	if s == nil {
 		reply(false)
 		return
 	}
-	s.cancel()
-	go func() {
-		defer r.wg.Done()
-		<-s.done
-		reply(true)
-	}()
+	if !s.send(cmdClose{closed: func() { reply(true) }}) {
+		reply(true) // closed already
+	}
 }
 
 // List describes the live sessions, oldest first.
@@ -391,8 +379,12 @@ const killWait = 10 * time.Second
 func (r *Registry) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	r.closing = true
+	live := r.sessions
 	r.sessions = make(map[string]*Session)
 	r.mu.Unlock()
+	for _, s := range live {
+		s.send(cmdClose{})
+	}
 	r.cancel()
 	done := make(chan struct{})
 	go func() {

@@ -23,7 +23,7 @@ func TestOneConnectionServesEveryPromptOfASession(t *testing.T) {
 			p.Turn.PermissionMode = "plan"
 		}))
 		require.NoError(t, a.err)
-		assert.Equal(t, fmt.Sprint("q", i), a.res.Text)
+		assert.Equal(t, fmt.Sprint("q", i), a.res.Text.String())
 	}
 	wait(t, ask(r, context.Background(), &recorder{}, "other", "x"))
 	assert.Equal(t, 2, b.opens, "one connection per session")
@@ -43,7 +43,7 @@ func TestAFailedStartIsRetriedByTheNextPrompt(t *testing.T) {
 
 	a = wait(t, ask(r, context.Background(), rec, "s", "second"))
 	require.NoError(t, a.err)
-	assert.Equal(t, "second", a.res.Text)
+	assert.Equal(t, "second", a.res.Text.String())
 	assert.Equal(t, 2, b.opens)
 	assert.Equal(t, []string{
 		"status starting", "status failed",
@@ -68,7 +68,7 @@ func TestCancelWhileTheBackendStartsAnswersCancelledAndKeepsTheSession(t *testin
 	close(b.openGate)
 	a = wait(t, ask(r, context.Background(), rec, "s", "second"))
 	require.NoError(t, a.err)
-	assert.Equal(t, "second", a.res.Text, "the session is still usable")
+	assert.Equal(t, "second", a.res.Text.String(), "the session is still usable")
 }
 
 func TestTheQueueHoldsSixteenBehindTheRunningPrompt(t *testing.T) {
@@ -85,7 +85,7 @@ func TestTheQueueHoldsSixteenBehindTheRunningPrompt(t *testing.T) {
 	for i, a := range answers[:DefaultQueueLimit+1] {
 		got := wait(t, a)
 		require.NoError(t, got.err, "prompt %d", i)
-		assert.Equal(t, fmt.Sprint(i), got.res.Text, "in order")
+		assert.Equal(t, fmt.Sprint(i), got.res.Text.String(), "in order")
 	}
 }
 
@@ -125,8 +125,8 @@ func TestCancelledQueuedPromptLeavesTheQueueInOrder(t *testing.T) {
 	cancel(reason)
 	assert.ErrorIs(t, wait(t, middle).err, reason, "a queued prompt ends with its context's cause, at once")
 	close(b.release)
-	assert.Equal(t, "first", wait(t, first).res.Text)
-	assert.Equal(t, "last", wait(t, last).res.Text)
+	assert.Equal(t, "first", wait(t, first).res.Text.String())
+	assert.Equal(t, "last", wait(t, last).res.Text.String())
 }
 
 func TestPromptAfterShutdownIsRefused(t *testing.T) {

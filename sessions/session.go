@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,24 +27,30 @@ var (
 // session's backend connection and runs its prompts one at a time, in the
 // order they arrived.
 //
-// Goroutines:
-//   - run, the actor, started by the Registry when the session is created.
-//     It owns the queue and decides which job runs. It never blocks on the
-//     backend or on the editor for long, so requests handed to it from a
-//     dialect's read loop are taken at once. It stops when the session's
-//     context is cancelled (close, shutdown): it cancels the running turn,
-//     answers the queued prompts "cancelled", waits for the turn goroutine,
-//     closes the backend connection and closes done. The Registry waits
-//     for done.
-//   - one turn goroutine at a time, started by run for the job at the head
-//     of the queue (a prompt, or opening the backend ahead of the first
-//     prompt) and awaited by run (turnDone). It opens the backend
-//     connection if there is none, runs the prompt, delivers every event of
-//     the turn and then its reply, so the editor sees them in order. While
+// Goroutines (the Registry's WaitGroup counts each, and the session itself
+// from its creation until it has closed, so Shutdown waits for all):
+//   - the actor, which handles the commands sent to the session's inbox
+//     (see the cmd types): the inbox starts it when a command arrives and
+//     it ends as soon as the inbox is empty, so an idle session has no
+//     goroutine at all (10,000 idle sessions would otherwise park 10,000
+//     stacks). At most one runs at a time. It owns the queue and decides
+//     which job runs; it never blocks on the backend or on the editor for
+//     long, so commands sent from a dialect's read loop are taken at once.
+//     Closing (cmdClose, from Close or Shutdown) cancels the running turn,
+//     answers the queued prompts "cancelled", and once no turn runs closes
+//     the backend connection and the inbox, and answers whoever asked.
+//   - one turn goroutine at a time, started by the actor for the job at
+//     the head of the queue (a prompt, or opening the backend ahead of the
+//     first prompt). It opens the backend connection if there is none, runs
+//     the prompt, delivers every event of the turn and then its reply, so
+//     the editor sees them in order, and ends by sending cmdTurnDone. While
 //     it runs it is the only user of the connection.
 //   - short-lived context.AfterFunc callbacks, one per queued prompt, that
-//     tell run a waiting prompt was cancelled; each is stopped when its
-//     prompt ends.
+//     tell the actor a waiting prompt was cancelled; each is stopped when
+//     its prompt ends. And a time.AfterFunc while the session is idle with
+//     a backend process, that tells the actor the registry's idle-stop
+//     period has passed; it is stopped when a job comes or the session
+//     closes.
 type Session struct {
 	id        string
 	instance  uint64 // unique per session ever made: remembered rules are keyed by it
@@ -53,20 +60,31 @@ type Session struct {
 	events    Events // the session's events outside turns
 	registry  *Registry
 	broker    *Broker
-	log       *slog.Logger
+	log       *slog.Logger // the Registry's; see logger
 	limit     int
+	wg        *sync.WaitGroup // the Registry's
 
-	ctx    context.Context // cancelled to close the session
-	cancel context.CancelFunc
 	// killCtx ends when Tether must stop now (shutdown's deadline passed):
 	// closing the backend then kills its processes rather than waiting.
 	killCtx context.Context
-	inbox   *mailbox      // commands for run; see the cmd types below
-	done    chan struct{} // closed when run has returned
+	inbox   mailbox
 
-	// conn is touched by the turn goroutine while a job runs and by run
-	// only when none runs; the turnDone channel orders the two.
+	// conn is touched by the turn goroutine while a job runs and by the
+	// actor only when none runs; cmdTurnDone orders the two.
 	conn backends.Conn
+
+	// The actor's state, touched only by the actor (one at a time, ordered
+	// by the inbox's lock).
+	queue      []*job
+	running    *job
+	turnCancel context.CancelCauseFunc // of the running job
+	drains     []chan struct{}
+	closing    bool     // cmdClose arrived: no new job starts
+	closed     bool     // the inbox is closed and every command answered
+	onClosed   []func() // called once closed
+	suspended  bool     // a suspend job is queued or runs
+	idle       *time.Timer
+	idleGen    uint64 // counts the idle timer's arms and stops: a cmdIdle of an older one is stale
 
 	mu     sync.Mutex // guards the fields below, read by List, Configure and the process limit
 	status string
@@ -81,7 +99,7 @@ type Session struct {
 	lastUsed time.Time
 }
 
-// Commands sent to run through inbox.
+// Commands sent to the actor through inbox.
 type (
 	cmdEnqueue struct{ j *job }
 	// cmdDequeue says a queued prompt's context ended.
@@ -91,9 +109,16 @@ type (
 	cmdCancel struct{ reply func(int) }
 	// cmdDrain asks to be told (done closed) once no job runs or waits.
 	cmdDrain struct{ done chan struct{} }
+	// cmdTurnDone says the turn goroutine has finished its job.
+	cmdTurnDone struct{}
+	// cmdClose closes the session; closed (may be nil) is called once it
+	// has.
+	cmdClose struct{ closed func() }
 	// cmdSuspend asks to stop the backend's process once the session is
 	// idle (the process limit needs its slot).
 	cmdSuspend struct{}
+	// cmdIdle says the idle timer armed as gen fired.
+	cmdIdle struct{ gen uint64 }
 )
 
 // job is a Prompt in the session's hands; or (ready set, no prompt) a
@@ -114,7 +139,7 @@ func (j *job) isOpen() bool { return j.ready != nil }
 func (j *job) counts() bool { return !j.isOpen() && !j.suspend }
 
 // finish replies to the job. Only the goroutine that owns the job at the
-// time (run while queued, the turn goroutine while running) calls it.
+// time (the actor while queued, the turn goroutine while running) calls it.
 func (j *job) finish(res TurnResult, err error) {
 	j.once.Do(func() {
 		if j.stopWatch != nil {
@@ -132,7 +157,7 @@ func (j *job) finish(res TurnResult, err error) {
 	})
 }
 
-// send hands a command to run. It reports false when the session has
+// send hands a command to the actor. It reports false when the session has
 // closed; it never waits.
 func (s *Session) send(cmd any) bool { return s.inbox.put(cmd) }
 
@@ -144,185 +169,132 @@ func (s *Session) enqueue(j *job) {
 	}
 }
 
-// run is the actor; see the Session doc comment.
-func (s *Session) run() {
-	defer close(s.done)
-	var (
-		queue      []*job
-		running    *job
-		turnCancel context.CancelCauseFunc // of the running job, nil when idle
-		turnDone   chan struct{}
-		drains     []chan struct{}
-		// idle fires when the session has been idle for the registry's
-		// idle-stop period with a process running.
-		idle      *time.Timer
-		idleC     <-chan time.Time
-		suspended bool // a suspend job is queued or runs
-	)
-	defer func() {
-		if idle != nil {
-			idle.Stop()
-		}
+// startActor is the inbox's start: it runs the actor on a new goroutine.
+func (s *Session) startActor() {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.act()
 	}()
-	suspendJob := func() {
-		if !suspended {
-			suspended = true
-			queue = append(queue, &job{Prompt: Prompt{Ctx: s.ctx}, suspend: true})
-		}
-	}
-	defer func() {
-		for _, d := range drains {
-			close(d)
-		}
-	}()
-	// startNext starts the job at the head of the queue if none runs, so
-	// that a prompt never waits in the queue while the session is idle
-	// (and the queue limit counts only prompts behind a running one).
-	startNext := func() {
-		for turnDone == nil && len(queue) > 0 {
-			j := queue[0]
-			queue = queue[1:]
-			if j.stopWatch != nil && !j.stopWatch() {
-				// The watcher fired: a cmdDequeue for j is on its way and
-				// finds j gone; answer it here.
-				j.finish(TurnResult{}, context.Cause(j.Ctx))
-				continue
-			}
-			j.stopWatch = nil
-			var ctx context.Context
-			ctx, turnCancel = context.WithCancelCause(j.Ctx)
-			running, turnDone = j, make(chan struct{})
-			go s.runTurn(ctx, j, turnDone)
-		}
-		if turnDone == nil && len(drains) > 0 {
-			for _, d := range drains {
-				close(d)
-			}
-			drains = nil
-		}
-		s.mu.Lock()
-		wasBusy := s.busy
-		s.busy = turnDone != nil || len(queue) > 0
-		nowIdle := wasBusy && !s.busy && s.procLive
-		armIdle := !s.busy && s.procLive && s.registry.idleStop > 0
-		s.mu.Unlock()
-		if nowIdle {
-			// A session waiting for a process slot may take this one.
-			s.registry.processesChanged()
-		}
-		switch {
-		case armIdle && idle == nil:
-			idle = time.NewTimer(s.registry.idleStop)
-			idleC = idle.C
-		case armIdle:
-			idle.Reset(s.registry.idleStop)
-			idleC = idle.C
-		case idle != nil:
-			idle.Stop()
-			idleC = nil
-		}
-	}
+}
+
+// act is the actor; see the Session doc comment. It handles commands until
+// the inbox is empty.
+func (s *Session) act() {
 	for {
-		startNext()
-		select {
-		case <-s.inbox.ready:
-			for _, cmd := range s.inbox.take() {
-				switch cmd := cmd.(type) {
-				case cmdEnqueue:
-					j := cmd.j
-					if waiting := countPrompts(queue); waiting >= s.limit {
-						j.finish(TurnResult{}, ErrBusy)
-						continue
-					}
-					j.stopWatch = context.AfterFunc(j.Ctx, func() { s.send(cmdDequeue{j}) })
-					queue = append(queue, j)
-					startNext()
-				case cmdDequeue:
-					for i, j := range queue {
-						if j == cmd.j {
-							queue = append(queue[:i], queue[i+1:]...)
-							j.finish(TurnResult{}, context.Cause(j.Ctx))
-							break
-						}
-					}
-				case cmdCancel:
-					n := 0
-					kept := queue[:0]
-					for _, j := range queue {
-						if j.suspend {
-							kept = append(kept, j)
-							continue
-						}
-						if j.counts() {
-							n++
-						}
-						j.finish(s.cancelledResult(), nil)
-					}
-					queue = kept
-					// A prompt already answered is not counted: its client
-					// may have seen the answer before this.
-					if running != nil && !running.answered.Load() {
-						turnCancel(errSessionCancel)
-						if running.counts() {
-							n++
-						}
-					}
-					cmd.reply(n)
-				case cmdDrain:
-					drains = append(drains, cmd.done)
-				case cmdSuspend:
-					suspendJob()
-					startNext()
-				}
-			}
-		case <-idleC:
-			idleC = nil
-			suspendJob()
-		case <-turnDone:
-			if running.suspend {
-				suspended = false
-			}
-			turnCancel(nil)
-			running, turnCancel, turnDone = nil, nil, nil
-		case <-s.ctx.Done():
-			for _, j := range queue {
-				j.finish(s.cancelledResult(), nil)
-			}
-			if turnCancel != nil {
-				turnCancel(errSessionClosing)
-				<-turnDone
-				turnCancel(nil)
-			}
-			s.shutdown()
+		cmds := s.inbox.take()
+		if cmds == nil {
 			return
 		}
+		for _, cmd := range cmds {
+			s.handle(cmd)
+		}
+		s.startNext()
 	}
 }
 
-// shutdown closes the backend connection and tells the editor the session
-// is gone. It runs on the actor once no turn runs.
-func (s *Session) shutdown() {
-	s.broker.forget(s.instance)
-	if s.conn != nil {
-		if err := s.conn.Close(s.killCtx); err != nil {
-			s.log.Warn("closing backend", "err", err)
-		}
-		s.conn = nil
+func (s *Session) handle(cmd any) {
+	if s.closed {
+		s.refuse(cmd)
+		return
 	}
-	// Commands that arrived after the last take are answered here; later
-	// ones are refused by send, so no reply is lost.
-	for _, cmd := range s.inbox.close() {
-		switch cmd := cmd.(type) {
-		case cmdEnqueue:
-			cmd.j.finish(s.cancelledResult(), nil)
-		case cmdCancel:
-			cmd.reply(0)
-		case cmdDrain:
-			close(cmd.done)
+	switch cmd := cmd.(type) {
+	case cmdEnqueue:
+		j := cmd.j
+		switch {
+		case s.closing:
+			j.finish(s.cancelledResult(), nil)
+		case countPrompts(s.queue) >= s.limit:
+			j.finish(TurnResult{}, ErrBusy)
+		default:
+			j.stopWatch = context.AfterFunc(j.Ctx, func() { s.send(cmdDequeue{j}) })
+			s.queue = append(s.queue, j)
+			s.startNext()
 		}
+	case cmdDequeue:
+		for i, j := range s.queue {
+			if j == cmd.j {
+				s.queue = slices.Delete(s.queue, i, i+1)
+				j.finish(TurnResult{}, context.Cause(j.Ctx))
+				break
+			}
+		}
+	case cmdCancel:
+		n := s.cancelQueue(true)
+		// A prompt already answered is not counted: its client may have
+		// seen the answer before this.
+		if s.running != nil && !s.running.answered.Load() {
+			s.turnCancel(errSessionCancel)
+			if s.running.counts() {
+				n++
+			}
+		}
+		cmd.reply(n)
+	case cmdDrain:
+		s.drains = append(s.drains, cmd.done)
+	case cmdSuspend:
+		s.suspendJob()
+	case cmdIdle:
+		if cmd.gen == s.idleGen {
+			s.suspendJob()
+		}
+	case cmdTurnDone:
+		if s.running.suspend {
+			s.suspended = false
+		}
+		s.turnCancel(nil)
+		s.running, s.turnCancel = nil, nil
+		if s.closing {
+			s.finishClosing()
+		}
+	case cmdClose:
+		if cmd.closed != nil {
+			s.onClosed = append(s.onClosed, cmd.closed)
+		}
+		if s.closing {
+			return
+		}
+		s.closing = true
+		s.stopIdle()
+		s.cancelQueue(false)
+		if s.running != nil {
+			s.turnCancel(errSessionClosing) // cmdTurnDone finishes closing
+			return
+		}
+		s.finishClosing()
 	}
-	s.registry.releaseProcess(s)
-	s.setStatus(s.events, StateClosed, "")
+}
+
+// cancelQueue answers every queued job "cancelled", keeping a suspend job
+// when keepSuspend is set, and returns how many were prompts.
+func (s *Session) cancelQueue(keepSuspend bool) int {
+	n := 0
+	kept := s.queue[:0]
+	for _, j := range s.queue {
+		if j.suspend && keepSuspend {
+			kept = append(kept, j)
+			continue
+		}
+		if j.counts() {
+			n++
+		}
+		j.finish(s.cancelledResult(), nil)
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	if len(s.queue) == 0 {
+		s.queue = nil
+	}
+	return n
+}
+
+// suspendJob queues a job that stops the backend's process, unless one is
+// queued or runs already.
+func (s *Session) suspendJob() {
+	if !s.suspended && !s.closing {
+		s.suspended = true
+		s.queue = append(s.queue, &job{Prompt: Prompt{Ctx: s.registry.ctx}, suspend: true})
+	}
 }
 
 // countPrompts is how many of the jobs are prompts a client sent.
@@ -335,6 +307,130 @@ func countPrompts(jobs []*job) int {
 	}
 	return n
 }
+
+// startNext starts the job at the head of the queue if none runs, so that
+// a prompt never waits in the queue while the session is idle (and the
+// queue limit counts only prompts behind a running one); and tells the
+// drains once no job runs or waits.
+func (s *Session) startNext() {
+	for s.running == nil && !s.closing && len(s.queue) > 0 {
+		j := s.queue[0]
+		s.queue[0] = nil // the backing array must not keep a finished job
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+		if j.stopWatch != nil && !j.stopWatch() {
+			// The watcher fired: a cmdDequeue for j is on its way and
+			// finds j gone; answer it here.
+			j.finish(TurnResult{}, context.Cause(j.Ctx))
+			continue
+		}
+		j.stopWatch = nil
+		var ctx context.Context
+		ctx, s.turnCancel = context.WithCancelCause(j.Ctx)
+		s.running = j
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runTurn(ctx, j)
+			s.send(cmdTurnDone{}) // the inbox is open: it closes only once no turn runs
+		}()
+	}
+	if s.running == nil && len(s.drains) > 0 {
+		for _, d := range s.drains {
+			close(d)
+		}
+		s.drains = nil
+	}
+	if s.closing {
+		return
+	}
+	s.mu.Lock()
+	wasBusy := s.busy
+	s.busy = s.running != nil || len(s.queue) > 0
+	nowIdle := wasBusy && !s.busy && s.procLive
+	armIdle := !s.busy && s.procLive && s.registry.idleStop > 0
+	s.mu.Unlock()
+	if nowIdle {
+		// A session waiting for a process slot may take this one.
+		s.registry.processesChanged()
+	}
+	switch {
+	case armIdle && (wasBusy || s.idle == nil):
+		s.armIdle()
+	case !armIdle:
+		s.stopIdle()
+	}
+}
+
+// armIdle (re)starts the idle timer: when the session has been idle with a
+// backend process for the registry's idle-stop period, the actor hears of
+// it (cmdIdle) and stops the process.
+func (s *Session) armIdle() {
+	s.stopIdle()
+	gen := s.idleGen
+	s.idle = time.AfterFunc(s.registry.idleStop, func() { s.send(cmdIdle{gen}) })
+}
+
+// stopIdle stops the idle timer; a cmdIdle it already sent is stale.
+func (s *Session) stopIdle() {
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	s.idleGen++
+}
+
+// finishClosing closes the backend connection and tells the editor the
+// session is gone, once no turn runs; then answers every command still in
+// the inbox, and whoever asked to close.
+func (s *Session) finishClosing() {
+	s.broker.forget(s.instance)
+	if s.conn != nil {
+		if err := s.conn.Close(s.killCtx); err != nil {
+			s.logger().Warn("closing backend", "err", err)
+		}
+		s.conn = nil
+	}
+	s.closed = true
+	// Commands that arrived after the last take are answered here; later
+	// ones are refused by send, so no reply is lost.
+	for _, cmd := range s.inbox.close() {
+		s.refuse(cmd)
+	}
+	s.registry.releaseProcess(s)
+	s.setStatus(s.events, StateClosed, "")
+	for _, d := range s.drains {
+		close(d)
+	}
+	s.drains = nil
+	for _, f := range s.onClosed {
+		f()
+	}
+	s.onClosed = nil
+	s.wg.Done() // the session's own count, taken when it was made
+}
+
+// refuse answers a command that came too late: the session has closed.
+func (s *Session) refuse(cmd any) {
+	switch cmd := cmd.(type) {
+	case cmdEnqueue:
+		cmd.j.finish(s.cancelledResult(), nil)
+	case cmdCancel:
+		cmd.reply(0)
+	case cmdDrain:
+		close(cmd.done)
+	case cmdClose:
+		if cmd.closed != nil {
+			cmd.closed()
+		}
+	}
+}
+
+// logger is the session's logger, made when needed: most sessions never
+// log, and a logger with attributes costs a few hundred bytes each.
+func (s *Session) logger() *slog.Logger { return s.log.With("session", s.id) }
 
 func (s *Session) cancelledResult() TurnResult {
 	return TurnResult{SessionID: s.id, StopReason: backends.StopCancelled}

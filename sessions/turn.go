@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +34,7 @@ type Prompt struct {
 type TurnResult struct {
 	SessionID        string
 	StopReason       string
-	Text             string // the turn's tokens, concatenated
+	Text             Text // the turn's tokens, concatenated
 	Usage            backends.Usage
 	Duration         time.Duration
 	CostUSD          float64
@@ -44,9 +43,8 @@ type TurnResult struct {
 }
 
 // runTurn runs one job on the turn goroutine (see Session). It delivers the
-// turn's events and then its reply, closes done, and returns.
-func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
-	defer close(done)
+// turn's events and then its reply, and returns.
+func (s *Session) runTurn(ctx context.Context, j *job) {
 	start := time.Now()
 	defer s.jobEnded()
 	if j.suspend {
@@ -132,7 +130,7 @@ func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 	j.finish(TurnResult{
 		SessionID:        s.id,
 		StopReason:       res.StopReason,
-		Text:             sink.text.String(),
+		Text:             sink.text,
 		Usage:            res.Usage,
 		Duration:         time.Since(start),
 		CostUSD:          res.CostUSD,
@@ -186,7 +184,7 @@ type turnSink struct {
 	s       *Session
 	ctx     context.Context
 	ev      Events
-	text    strings.Builder
+	text    Text
 	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
 
@@ -221,7 +219,7 @@ func (t *turnSink) Token(text string) {
 		return
 	}
 	t.before()
-	t.text.WriteString(text)
+	t.text.write(text)
 	t.ev.Token(text)
 }
 

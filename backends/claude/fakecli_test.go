@@ -39,6 +39,10 @@ import (
 //	hang                  stop responding for good
 //	[resume]              the steps after it are played instead of those
 //	                      before it when the CLI was started with --resume
+//	[loop]                the steps after it are played over and over, until
+//	                      stdin ends (benchmarks: one turn per prompt)
+//	pace DURATION         from now on, wait DURATION after each line written,
+//	                      spinning (a model streaming at its pace)
 //
 // At the end of the script the fake waits for the end of stdin, as the real
 // CLI does. It records what it sees in fakeDirEnv: starts.jsonl (argv, cwd,
@@ -93,6 +97,7 @@ type fakeCLI struct {
 	dir       string
 	sessionID string
 	decision  string // "allow" or "deny", the last permission answer
+	pace      time.Duration
 }
 
 func runFakeCLI(scriptPath string) int {
@@ -120,9 +125,17 @@ func runFakeCLI(scriptPath string) int {
 		"args": os.Args[1:], "cwd": cwd, "pid": os.Getpid(),
 		"entrypoint": os.Getenv("CLAUDE_CODE_ENTRYPOINT"), "claudecode": claudecode,
 	})
+	steps, loop, looping := strings.Cut(steps, "[loop]\n")
 	for _, step := range strings.Split(steps, "\n") {
 		if code, done := f.step(strings.TrimSpace(step)); done {
 			return code
+		}
+	}
+	for looping {
+		for _, step := range strings.Split(loop, "\n") {
+			if code, done := f.step(strings.TrimSpace(step)); done {
+				return code
+			}
 		}
 	}
 	f.await("eof")
@@ -165,6 +178,8 @@ func (f *fakeCLI) step(step string) (code int, done bool) {
 			n, _ := strconv.Atoi(arg)
 			return n, true
 		}
+	case verb == "pace":
+		f.pace, _ = time.ParseDuration(arg)
 	case verb == "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM)
 	case verb == "grandchild":
@@ -192,6 +207,12 @@ func (f *fakeCLI) step(step string) (code int, done bool) {
 func (f *fakeCLI) emit(line string) {
 	f.out.WriteString(strings.ReplaceAll(line, "$SID", f.sessionID))
 	f.out.WriteByte('\n')
+	if f.pace > 0 {
+		f.out.Flush()
+		// Spin: a sleep this short takes a millisecond on some machines.
+		for end := time.Now().Add(f.pace); time.Now().Before(end); {
+		}
+	}
 }
 
 // await reads stdin until kind arrives; false means stdin ended first.

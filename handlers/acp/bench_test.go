@@ -19,6 +19,8 @@ func BenchmarkChunk(b *testing.B) {
 	const text = " token"
 	log := slog.New(slog.DiscardHandler)
 	conn := rpc.NewConn(rpc.NewStream(eof{}, io.Discard, nil, rpc.FramingNDJSON, 0, log), log, rpc.Options{})
+	conn.Start() // its writer takes what is sent
+	defer conn.Close()
 	b.Run("hand", func(b *testing.B) {
 		p := newPresenter(&Dialect{conn: conn, log: log}, "2f0c8c53-3c4e-4d5c-9a53-8c1f8f4d6a21")
 		b.ReportAllocs()

@@ -97,27 +97,9 @@ func (d *Dialect) query(ctx context.Context, req *rpc.Request) {
 				req.Reply(nil, err)
 				return
 			}
-			req.Reply(queryResult(res), nil)
+			req.Reply(newQueryReply(res))
 		},
 	})
-}
-
-func queryResult(res sessions.TurnResult) protocol.QueryResult {
-	return protocol.QueryResult{
-		SessionID:  res.SessionID,
-		StopReason: res.StopReason,
-		Text:       res.Text,
-		Usage: protocol.Usage{
-			InputTokens:      res.Usage.InputTokens,
-			OutputTokens:     res.Usage.OutputTokens,
-			CacheReadTokens:  res.Usage.CacheReadTokens,
-			CacheWriteTokens: res.Usage.CacheWriteTokens,
-		},
-		DurationMs:       res.Duration.Milliseconds(),
-		CostUSD:          res.CostUSD,
-		NumTurns:         res.NumTurns,
-		BackendSessionID: res.BackendSessionID,
-	}
 }
 
 // open creates a session and starts its backend ahead of its first query,

@@ -17,20 +17,22 @@ import (
 // each query (queryID the query's JSON-RPC id), so that every notification
 // carries the query it belongs to.
 //
-// The sessions package delivers a session's events from one goroutine at a
-// time, so the token buffer needs no lock.
+// The hot notifications (token, thinking) go out through the presenter's
+// own rpc.Outbox, encoded on the caller's goroutine, and consecutive texts
+// of one kind merge while the client does not keep up (protocol.md,
+// "Streaming"). Every other notification goes out on the connection, so
+// it follows every text before it. The sessions package delivers a
+// session's events from one goroutine at a time, as an Outbox wants.
 type presenter struct {
 	conn      *rpc.Conn
 	log       *slog.Logger
 	sessionID string
 	queryID   json.RawMessage
 
-	// The hot notifications (token, thinking) are encoded by hand into buf,
-	// reused: a prefix with everything up to the text, made once, then the
-	// text. Nothing is marshalled by reflection on the token path.
-	tokenPrefix    []byte
-	thinkingPrefix []byte
-	buf            []byte
+	// Made at the first text: most session presenters never send one.
+	out      *rpc.Outbox
+	token    *rpc.TextKind
+	thinking *rpc.TextKind
 }
 
 var _ sessions.Events = (*presenter)(nil)
@@ -43,8 +45,9 @@ func (p *presenter) event() protocol.Event {
 	return protocol.Event{SessionID: p.sessionID, QueryID: p.queryID}
 }
 
-// textPrefix encodes a text notification up to its text member.
-func (p *presenter) textPrefix(method string) []byte {
+// textKind is a text notification of method: its JSON up to the text's
+// opening quote, and after its closing quote.
+func (p *presenter) textKind(method string) *rpc.TextKind {
 	b := append([]byte(nil), `{"jsonrpc":"2.0","method":"`...)
 	b = append(b, method...)
 	b = append(b, `","params":{"sessionId":`...)
@@ -53,27 +56,27 @@ func (p *presenter) textPrefix(method string) []byte {
 		b = append(b, `,"queryId":`...)
 		b = append(b, p.queryID...)
 	}
-	return append(b, `,"text":`...)
+	return rpc.NewTextKind(append(b, `,"text":"`...), []byte(`"}}`))
 }
 
-func (p *presenter) sendText(prefix *[]byte, method, text string) {
-	if *prefix == nil {
-		*prefix = p.textPrefix(method)
+func (p *presenter) sendText(kind **rpc.TextKind, method, text string) {
+	if p.out == nil {
+		p.out = p.conn.NewOutbox()
 	}
-	p.buf = append(p.buf[:0], *prefix...)
-	p.buf = jsonwire.AppendString(p.buf, text)
-	p.buf = append(p.buf, "}}"...)
-	if err := p.conn.Send(p.buf); err != nil {
+	if *kind == nil {
+		*kind = p.textKind(method)
+	}
+	if err := p.out.Text(*kind, text); err != nil {
 		p.log.Debug("notify", "method", method, "err", err)
 	}
 }
 
 func (p *presenter) Token(text string) {
-	p.sendText(&p.tokenPrefix, protocol.MethodToken, text)
+	p.sendText(&p.token, protocol.MethodToken, text)
 }
 
 func (p *presenter) Thinking(text string) {
-	p.sendText(&p.thinkingPrefix, protocol.MethodThinking, text)
+	p.sendText(&p.thinking, protocol.MethodThinking, text)
 }
 
 func (p *presenter) notify(method string, params any) {

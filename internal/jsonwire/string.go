@@ -28,6 +28,15 @@ import (
 // lacks room.
 func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
+	dst = AppendStringContents(dst, s)
+	return append(dst, '"')
+}
+
+// AppendStringContents appends what AppendString appends between the
+// quotes. Contents appended one after the other make the contents of the
+// strings' concatenation, except where a UTF-8 sequence is split between
+// two of them: each of its bytes is then invalid UTF-8 and becomes \ufffd.
+func AppendStringContents[S ~string | ~[]byte](dst []byte, s S) []byte {
 	start := 0 // s[start:i] is plain and not yet appended
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -66,8 +75,7 @@ func AppendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 			i += size
 		}
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // appendEscaped appends the escape of c, an ASCII byte that is not plain.
@@ -156,4 +164,68 @@ func load64[S ~string | ~[]byte](s S, i int) uint64 {
 	s = s[i : i+8]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// Contents appends the contents of one JSON string given in pieces, such as
+// a long text kept in blocks: exactly the contents of the pieces'
+// concatenation, even where a piece ends inside a UTF-8 sequence (the
+// sequence's start is held back and joined to the next piece's first
+// bytes). The zero value is ready; call Append for each piece in order,
+// then End once.
+type Contents struct {
+	held  [utf8.UTFMax]byte // the start of a sequence a piece ended in
+	nheld int
+}
+
+// Append appends the contents of piece, holding back an unfinished UTF-8
+// sequence at its end.
+func (c *Contents) Append(dst, piece []byte) []byte {
+	if c.nheld > 0 {
+		// Complete the held sequence with the piece's continuation bytes,
+		// as far as it can be completed; the whole is then one rune, or
+		// bytes that are invalid one by one either way.
+		var joined [2 * utf8.UTFMax]byte
+		n := copy(joined[:], c.held[:c.nheld])
+		k := 0
+		for k < len(piece) && n < utf8.UTFMax && continuation(piece[k]) {
+			joined[n] = piece[k]
+			n++
+			k++
+		}
+		piece = piece[k:]
+		c.nheld = 0
+		if len(piece) == 0 && n < utf8.UTFMax && !utf8.FullRune(joined[:n]) {
+			// Still unfinished: the piece was all continuation bytes.
+			c.nheld = copy(c.held[:], joined[:n])
+			return dst
+		}
+		dst = AppendStringContents(dst, joined[:n])
+	}
+	cut := len(piece) - unfinished(piece)
+	c.nheld = copy(c.held[:], piece[cut:])
+	return AppendStringContents(dst, piece[:cut])
+}
+
+// End appends what is held back: at the very end, an unfinished sequence
+// is invalid.
+func (c *Contents) End(dst []byte) []byte {
+	dst = AppendStringContents(dst, c.held[:c.nheld])
+	c.nheld = 0
+	return dst
+}
+
+// unfinished is the length of the UTF-8 sequence that b ends inside of: the
+// bytes from its last lead byte, when that announces more bytes than
+// follow it. 0 when b ends at a boundary.
+func unfinished(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if continuation(b[i]) {
+			continue
+		}
+		if !utf8.FullRune(b[i:]) {
+			return len(b) - i
+		}
+		return 0
+	}
+	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // encodingJSON is what encoding/json writes for s as a string, with
@@ -65,6 +66,17 @@ func FuzzAppendString(f *testing.F) {
 		if got := AppendString([]byte("x"), []byte(s)); string(got) != "x"+want {
 			t.Fatalf("AppendString(x, []byte(%q)) = %s, want x%s", s, got, want)
 		}
+		if got := AppendStringContents(nil, s); `"`+string(got)+`"` != want {
+			t.Fatalf("AppendStringContents(%q) = %s, want %s without its quotes", s, got, want)
+		}
+		// Contents appended in parts make the whole's, where no part
+		// splits a rune.
+		if k := len(s) / 2; utf8.ValidString(s[:k]) && utf8.ValidString(s[k:]) {
+			got := AppendStringContents(AppendStringContents(nil, s[:k]), s[k:])
+			if `"`+string(got)+`"` != want {
+				t.Fatalf("the contents of %q and %q = %s, want %s without its quotes", s[:k], s[k:], got, want)
+			}
+		}
 	})
 }
 
@@ -105,4 +117,29 @@ func BenchmarkAppendString(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzContents splits a string into pieces wherever the fuzzer says, even
+// inside a UTF-8 sequence, and checks that Contents appends exactly what
+// AppendStringContents appends for the whole.
+func FuzzContents(f *testing.F) {
+	f.Add("héllo wörld 🙂 \u2028", []byte{1, 2, 3})
+	f.Add("\xf0\x9f\x99", []byte{1})
+	f.Add("a\xe0\x80\x80b", []byte{2, 1})
+	f.Add("\xf0\x9f\x99\x82\xf0", []byte{1, 1, 1, 1})
+	f.Fuzz(func(t *testing.T, s string, cuts []byte) {
+		want := string(AppendStringContents(nil, s))
+		var c Contents
+		var got []byte
+		rest := []byte(s)
+		for _, cut := range cuts {
+			n := min(int(cut)%8, len(rest))
+			got = c.Append(got, rest[:n])
+			rest = rest[n:]
+		}
+		got = c.End(c.Append(got, rest))
+		if string(got) != want {
+			t.Fatalf("%q cut by %v: %s, want %s", s, cuts, got, want)
+		}
+	})
 }

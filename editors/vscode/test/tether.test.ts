@@ -104,7 +104,10 @@ test('a streamed query: tokens before the result, concatenating to its text', { 
 	const r = await q;
 	settled = true;
 	assert.equal(tokensAfterResult, 0);
-	assert.deepEqual(tokens.map(p => p.text), ['hello', ' brave', ' world', '\ntok1', ' tok2', ' tok3', ' tok4', ' tok5']);
+	// Tokens that wait while the client reads merge into one notification,
+	// so only their concatenation is fixed.
+	assert.equal(tokens.map(p => p.text).join(''), 'hello brave world\ntok1 tok2 tok3 tok4 tok5');
+	assert.ok(tokens.every(p => p.text !== ''));
 	assert.equal(tokens.map(p => p.text).join(''), r.text);
 	assert.equal(r.sessionId, 'stream');
 	assert.equal(r.stopReason, 'end_turn');
@@ -118,7 +121,7 @@ test('a streamed query: tokens before the result, concatenating to its text', { 
 	// A second query of the session gets its own id, and only its own tokens.
 	const second: string[] = [];
 	const r2 = await t.query({ sessionId: 'stream', prompt: 'again' }, { onToken: p => second.push(p.text) });
-	assert.deepEqual(second, ['again']);
+	assert.deepEqual(second.join(''), 'again');
 	assert.equal(r2.text, 'again');
 	await stop(t);
 });
@@ -129,7 +132,7 @@ test('queries queued in one session each get their own notifications', { timeout
 	const qs = ['first\n/tokens 3', 'second one', 'third'].map((prompt, i) =>
 		t.query({ sessionId: 'queue', prompt }, { onToken: p => got[i].push(p.text) }));
 	const rs = await Promise.all(qs);
-	assert.deepEqual(got, [['first', '\ntok1', ' tok2', ' tok3'], ['second', ' one'], ['third']]);
+	assert.deepEqual(got.map(g => g.join('')), ['first\ntok1 tok2 tok3', 'second one', 'third']);
 	assert.deepEqual(rs.map(r => r.text), got.map(g => g.join('')));
 	await stop(t);
 });
