@@ -83,8 +83,11 @@ func TestACPAgentThroughTethersProtocol(t *testing.T) {
 	assert.Equal(t, "end_turn", res.StopReason)
 	assert.Equal(t, "Hello, world!", res.Text)
 	assert.Equal(t, res.Text, tokens(t, notes))
-	assert.Equal(t, 4, count(notes, protocol.MethodToken), "streamed chunk by chunk")
-	assert.Equal(t, 2, count(notes, protocol.MethodThinking))
+	// Streamed: 4 chunks from the agent, merged while the client falls
+	// behind, so 1 to 4 notifications.
+	assert.NotZero(t, count(notes, protocol.MethodToken))
+	assert.LessOrEqual(t, count(notes, protocol.MethodToken), 4)
+	assert.NotZero(t, count(notes, protocol.MethodThinking))
 	assert.NotEmpty(t, res.BackendSessionID)
 	assert.InDelta(t, 0.0123, res.CostUSD, 1e-9)
 	var uses, results []message
@@ -213,7 +216,7 @@ func TestClaudeAgentACPThroughTethersProtocol(t *testing.T) {
 	res := queryResult(t, resp)
 	assert.Equal(t, "end_turn", res.StopReason)
 	assert.Equal(t, "Hello from the fake API", res.Text)
-	assert.GreaterOrEqual(t, count(notes, protocol.MethodToken), 3, "streamed as deltas")
+	assert.NotZero(t, count(notes, protocol.MethodToken), "streamed")
 	assert.NotEmpty(t, res.BackendSessionID, "claude-agent-acp's session id")
 	require.NotEmpty(t, marked(mark, ""), "the agent runs")
 

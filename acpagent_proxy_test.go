@@ -194,7 +194,7 @@ func TestClaudeAgentACPThroughTetherACP(t *testing.T) {
 			{"op": "prompt", "session": "b", "prompt": "write " + allowed, "expect": map[string]any{"stopReason": "end_turn"}},
 			{"op": "prompt", "session": "b", "prompt": "write " + rejected, "expect": map[string]any{"stopReason": "end_turn"}},
 			{"op": "prompt", "session": "a", "prompt": "wait for it", "wait": false, "as": "w"},
-			{"op": "wait_updates", "session": "a", "kind": "agent_message_chunk", "count": 4},
+			{"op": "wait_updates", "session": "a", "kind": "agent_message_chunk", "text": "Hello from the fake APIWorking"},
 			{"op": "cancel", "session": "a"},
 			{"op": "await", "request": "w", "expect": map[string]any{"stopReason": "cancelled"}},
 		},

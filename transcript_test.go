@@ -89,27 +89,34 @@ func TestTranscripts(t *testing.T) {
 }
 
 // mergeTexts merges each run of consecutive session/token (and
-// session/thinking) lines of one session and query into one line, whose
-// text is their texts' concatenation, encoded as Tether encodes it.
+// session/thinking) lines of one session and query, and of ACP's
+// agent_message_chunk (and agent_thought_chunk) updates of one session,
+// into one line, whose text is their texts' concatenation, encoded as
+// Tether encodes it: how many notifications a text took depends on how
+// fast the client read.
 func mergeTexts(t *testing.T, server string) string {
 	var out []string
-	lastKey, lastText := "", ""
+	lastKey, lastText, lastTail := "", "", ""
 	flush := func() {
 		if lastKey != "" {
 			var text bytes.Buffer
 			enc := json.NewEncoder(&text)
 			enc.SetEscapeHTML(false)
 			require.NoError(t, enc.Encode(lastText))
-			out = append(out, lastKey+strings.TrimSuffix(text.String(), "\n")+"}}")
+			out = append(out, lastKey+strings.TrimSuffix(text.String(), "\n")+lastTail)
 		}
 		lastKey, lastText = "", ""
 	}
 	for _, line := range strings.Split(strings.TrimSuffix(server, "\n"), "\n") {
 		key, quoted, ok := strings.Cut(line, `,"text":`)
-		isText := ok && strings.HasSuffix(line, "}}") &&
-			(strings.Contains(key, `"method":"session/token"`) || strings.Contains(key, `"method":"session/thinking"`))
+		tail := "}}"
+		if strings.Contains(key, `"sessionUpdate":"agent_message_chunk"`) || strings.Contains(key, `"sessionUpdate":"agent_thought_chunk"`) {
+			tail = "}}}}" // ACP's chunks: the text block inside the update
+		}
+		isText := ok && strings.HasSuffix(line, tail) &&
+			(strings.Contains(key, `"method":"session/token"`) || strings.Contains(key, `"method":"session/thinking"`) || tail == "}}}}")
 		var text string
-		if isText && json.Unmarshal([]byte(strings.TrimSuffix(quoted, "}}")), &text) != nil {
+		if isText && json.Unmarshal([]byte(strings.TrimSuffix(quoted, tail)), &text) != nil {
 			isText = false
 		}
 		if !isText {
@@ -118,6 +125,10 @@ func mergeTexts(t *testing.T, server string) string {
 			continue
 		}
 		key += `,"text":`
+		if tail != lastTail {
+			flush()
+		}
+		lastTail = tail
 		if key != lastKey {
 			flush()
 			lastKey = key

@@ -187,6 +187,7 @@ func (d *Dialect) prompt(ctx context.Context, req *rpc.Request) {
 		MustExist: true,
 		Turn:      backends.Turn{Prompt: content},
 		Ctx:       ctx,
+		Events:    s.presenter(d).turn(),
 		Reply: func(res sessions.TurnResult, err error) {
 			d.mu.Lock()
 			s.updatedAt = time.Now().UTC()

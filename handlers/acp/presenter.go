@@ -9,6 +9,7 @@ import (
 
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/internal/jsonwire"
+	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
 )
 
@@ -24,12 +25,13 @@ type presenter struct {
 	sessionID string
 
 	// The hot updates (agent_message_chunk, agent_thought_chunk) are
-	// encoded by hand into buf, reused: a prefix with everything up to
-	// the text, made once, then the text. Nothing is marshalled by
-	// reflection on the token path.
-	messagePrefix []byte
-	thoughtPrefix []byte
-	buf           []byte
+	// encoded by hand: a prefix with everything up to the text, made once,
+	// then the text. They go out through the turn's rpc.Outbox (made by
+	// turn, dropped with the turn, since an outbox keeps its buffer), and
+	// consecutive chunks of one kind merge while the client does not keep
+	// up; everything else goes out on the connection, after them. Nothing
+	// is marshalled by reflection on the token path.
+	message, thought *rpc.TextKind
 
 	// tools are the tool calls shown (tool_call) and not finished yet, so
 	// that a permission request can show the call as its tool_call did.
@@ -53,34 +55,44 @@ func newPresenter(d *Dialect, sessionID string) *presenter {
 	}
 }
 
-// chunkPrefix encodes a session/update with a text chunk up to the text.
-func (p *presenter) chunkPrefix(kind string) []byte {
+// chunkKind is a session/update with a text chunk: its JSON up to the
+// text's opening quote, and after its closing quote.
+func (p *presenter) chunkKind(kind string) *rpc.TextKind {
 	b := append([]byte(nil), `{"jsonrpc":"2.0","method":"`+methodUpdate+`","params":{"sessionId":`...)
 	b = jsonwire.AppendString(b, p.sessionID)
 	b = append(b, `,"update":{"sessionUpdate":"`...)
 	b = append(b, kind...)
-	return append(b, `","content":{"type":"text","text":`...)
+	return rpc.NewTextKind(append(b, `","content":{"type":"text","text":"`...), []byte(`"}}}}`))
 }
 
-func (p *presenter) sendChunk(prefix *[]byte, kind, text string) {
-	if *prefix == nil {
-		*prefix = p.chunkPrefix(kind)
+// turn returns a presenter for one prompt's turn: the session's, with an
+// outbox of its own for the chunks.
+func (p *presenter) turn() *turnPresenter {
+	if p.message == nil {
+		p.message, p.thought = p.chunkKind("agent_message_chunk"), p.chunkKind("agent_thought_chunk")
 	}
-	p.buf = append(p.buf[:0], *prefix...)
-	p.buf = jsonwire.AppendString(p.buf, text)
-	p.buf = append(p.buf, "}}}}"...)
-	if err := p.d.conn.Send(p.buf); err != nil {
-		p.d.log.Debug("notify", "update", kind, "err", err)
+	return &turnPresenter{presenter: p, out: p.d.conn.NewOutbox()}
+}
+
+// turnPresenter is the presenter of one turn (see presenter.turn).
+type turnPresenter struct {
+	*presenter
+	out *rpc.Outbox
+}
+
+func (t *turnPresenter) Token(text string)    { t.chunk(t.message, text) }
+func (t *turnPresenter) Thinking(text string) { t.chunk(t.thought, text) }
+
+func (t *turnPresenter) chunk(kind *rpc.TextKind, text string) {
+	if err := t.out.Text(kind, text); err != nil {
+		t.d.log.Debug("notify", "err", err)
 	}
 }
 
-func (p *presenter) Token(text string) {
-	p.sendChunk(&p.messagePrefix, "agent_message_chunk", text)
-}
-
-func (p *presenter) Thinking(text string) {
-	p.sendChunk(&p.thoughtPrefix, "agent_thought_chunk", text)
-}
+// Outside a turn (a backend that streams while it starts) chunks go out
+// one by one on the connection.
+func (p *presenter) Token(text string)    { p.turn().Token(text) }
+func (p *presenter) Thinking(text string) { p.turn().Thinking(text) }
 
 // update is the params of session/update. Update is one of the schema's
 // variant structs with its SessionUpdate member set, marshalled as it is:

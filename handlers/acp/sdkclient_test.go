@@ -130,7 +130,10 @@ func TestTheSDKsClientUnderstandsTether(t *testing.T) {
 		switch {
 		case u.AgentMessageChunk != nil:
 			text.WriteString(u.AgentMessageChunk.Content.Text.Text)
-			kinds = append(kinds, "message")
+			// Chunks merge while a client falls behind: count runs.
+			if len(kinds) == 0 || kinds[len(kinds)-1] != "message" {
+				kinds = append(kinds, "message")
+			}
 		case u.AgentThoughtChunk != nil:
 			kinds = append(kinds, "thought")
 		case u.ToolCall != nil:
@@ -148,7 +151,7 @@ func TestTheSDKsClientUnderstandsTether(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "Checking.\ntok1 tok2", text.String())
-	assert.Equal(t, []string{"session_info", "message", "thought", "tool_call", "tool_call_update", "message", "message"}, kinds)
+	assert.Equal(t, []string{"session_info", "message", "thought", "tool_call", "tool_call_update", "message"}, kinds)
 	require.Len(t, client.asked, 1)
 	assert.Equal(t, "Bash", *client.asked[0].ToolCall.Title)
 	assert.Len(t, client.asked[0].Options, 3)

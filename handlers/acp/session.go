@@ -27,6 +27,9 @@ type session struct {
 	prompted  bool
 	title     string
 	updatedAt time.Time
+	// events is the session's presenter; each prompt's turn streams its
+	// chunks through a presenter of its own made from it (presenter.turn).
+	events *presenter
 }
 
 // openNew makes a session on the default backend, starting the backend
@@ -70,7 +73,7 @@ func (d *Dialect) open(s *session) error {
 			Model:          s.model,
 			PermissionMode: s.mode,
 		},
-		Events: newPresenter(d, s.id),
+		Events: s.presenter(d),
 	}, func(err error) {
 		if err != nil {
 			// The first prompt starts the backend again and says why
@@ -133,4 +136,13 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// presenter is the session's presenter, made at its first use. d.mu need
+// not be held: a session's id is fixed, and the first use is its open.
+func (s *session) presenter(d *Dialect) *presenter {
+	if s.events == nil {
+		s.events = newPresenter(d, s.id)
+	}
+	return s.events
 }

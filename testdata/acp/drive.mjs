@@ -567,13 +567,20 @@ const ops = {
     }
   },
   async wait_updates(step) {
-    const count = () =>
+    const matching = () =>
       updateLog.filter(
         (p) =>
           (!step.session && !step.sessionId ? true : p.sessionId === sessionIdOf(step)) &&
           (!step.kind || p.update.sessionUpdate === step.kind),
-      ).length;
-    await waitFor(() => count() >= step.count, `${step.count} ${step.kind ?? "session/update"} notifications`, step.timeoutMs ?? timeoutMs);
+      );
+    if (step.text !== undefined) {
+      // Chunks may arrive merged (an agent need not send one per token):
+      // wait for the text they add up to, not for a number of them.
+      const text = () => matching().map((p) => p.update.content?.text ?? "").join("");
+      await waitFor(() => text().includes(step.text), `${step.kind ?? "session/update"} text ${JSON.stringify(step.text)}`, step.timeoutMs ?? timeoutMs);
+      return;
+    }
+    await waitFor(() => matching().length >= step.count, `${step.count} ${step.kind ?? "session/update"} notifications`, step.timeoutMs ?? timeoutMs);
   },
   async wait_permission(step) {
     await waitFor(() => permissionRequests >= (step.count ?? 1), `${step.count ?? 1} permission requests`, step.timeoutMs ?? timeoutMs);
