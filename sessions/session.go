@@ -45,10 +45,10 @@ var (
 //     tell run a waiting prompt was cancelled; each is stopped when its
 //     prompt ends.
 type Session struct {
-	id        string
-	instance  uint64 // unique per session ever made: remembered rules are keyed by it
-	backend   backends.Backend
-	opts      backends.Options
+	id       string
+	instance uint64 // unique per session ever made: remembered rules are keyed by it
+	backend  backends.Backend
+	opts     backends.Options
 	// stored: the session is in the registry's store, claimed by this
 	// process; its turns are recorded (store.go).
 	stored    bool

@@ -158,7 +158,9 @@ func TestAStoredSessionComesBackWithItsOptions(t *testing.T) {
 // replayLog is a Replayer that writes each call as a line.
 type replayLog struct{ lines []string }
 
-func (l *replayLog) add(format string, args ...any) { l.lines = append(l.lines, fmt.Sprintf(format, args...)) }
+func (l *replayLog) add(format string, args ...any) {
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
 
 func (l *replayLog) TurnStarted(t StoredTurn) {
 	l.add("turn %d: %s", t.Seq, backends.PromptText(t.Prompt))

@@ -201,9 +201,9 @@ func (s *Session) turnError(ctx context.Context, err error) error {
 // turnSink is the backends.Sink of one turn. It is used only from the turn
 // goroutine, except noteWithdrawn, which the broker may call from any.
 type turnSink struct {
-	s       *Session
-	ctx     context.Context
-	ev      Events
+	s   *Session
+	ctx context.Context
+	ev  Events
 	// rec records the turn in the store; nil (recording nothing) for a
 	// session that is not stored. On the token path it only appends to
 	// memory.
