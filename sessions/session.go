@@ -45,19 +45,19 @@ var (
 //     tell run a waiting prompt was cancelled; each is stopped when its
 //     prompt ends.
 type Session struct {
-	id       string
-	instance uint64 // unique per session ever made: remembered rules are keyed by it
-	backend  backends.Backend
-	opts     backends.Options
-	// stored: the session is in the registry's store, claimed by this
-	// process; its turns are recorded (store.go).
-	stored    bool
+	id        string
+	instance  uint64 // unique per session ever made: remembered rules are keyed by it
+	backend   backends.Backend
+	opts      backends.Options
 	createdAt time.Time
 	events    Events // the session's events outside turns
 	registry  *Registry
 	broker    *Broker
 	log       *slog.Logger
 	limit     int
+	// stored: the session is in the registry's store, claimed by this
+	// process; its turns are recorded (store.go).
+	stored bool
 
 	ctx    context.Context // cancelled to close the session
 	cancel context.CancelFunc

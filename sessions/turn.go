@@ -201,16 +201,16 @@ func (s *Session) turnError(ctx context.Context, err error) error {
 // turnSink is the backends.Sink of one turn. It is used only from the turn
 // goroutine, except noteWithdrawn, which the broker may call from any.
 type turnSink struct {
-	s   *Session
-	ctx context.Context
-	ev  Events
-	// rec records the turn in the store; nil (recording nothing) for a
-	// session that is not stored. On the token path it only appends to
-	// memory.
-	rec     *store.TurnRecorder
+	s       *Session
+	ctx     context.Context
+	ev      Events
 	text    strings.Builder
 	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
+	// rec records the turn in the store: nil (recording nothing) for a
+	// session that is not stored; on the token path it only appends to
+	// memory.
+	rec *store.TurnRecorder
 
 	// Withdrawals noted by the broker, told to the editor by the turn
 	// goroutine before the next event: the editor then sees a request's
