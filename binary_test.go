@@ -21,6 +21,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/store"
 )
 
 var (
@@ -29,12 +30,22 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the binary tetherBinary built.
+// TestMain removes the binary tetherBinary built. It points the session
+// store at a directory of its own, so that nothing a test runs in-process
+// (cli.Main), or starts with this environment, writes to the developer's
+// ~/.local/state; tests that start the binary give it a HOME of its own
+// too.
 func TestMain(m *testing.M) {
+	state, err := os.MkdirTemp("", "tether-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(store.EnvStateDir, state)
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
+	os.RemoveAll(state)
 	os.Exit(code)
 }
 
