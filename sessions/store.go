@@ -282,7 +282,10 @@ func (r *Registry) release(id string) {
 }
 
 // closed releases the claim of session s, which has stopped, unless a
-// newer session under its id holds it now.
+// newer session under its id holds it now. A session that never had a
+// turn is deleted instead: there is nothing to come back to, and editors
+// that make a session ahead of every chat would fill the list with empty
+// ones.
 func (r *Registry) closed(s *Session) {
 	if !s.stored {
 		return
@@ -292,9 +295,20 @@ func (r *Registry) closed(s *Session) {
 	r.mu.Lock()
 	newer := r.sessions[s.id] != nil
 	r.mu.Unlock()
-	if !newer {
-		r.release(s.id)
+	if newer {
+		return
 	}
+	s.mu.Lock()
+	turns := s.turns
+	s.mu.Unlock()
+	if turns == 0 {
+		err := r.store.Delete(s.id)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return
+		}
+		r.log.Warn("store: deleting a session that had no turn", "session", s.id, "err", err)
+	}
+	r.release(s.id)
 }
 
 // storeHistory is a session's backends.History in the store.

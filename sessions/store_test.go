@@ -379,3 +379,19 @@ func TestListSessionsPagesTheStoredOnes(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "cursor", pe.Field)
 }
+
+// A session that never had a turn leaves nothing behind when it closes.
+func TestASessionWithoutTurnsIsNotKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), store.FileName)
+	r := newStoreRegistry(t, path, &echoBackend{name: "echo"})
+	ready := make(chan error, 1)
+	require.NoError(t, r.Open(Options{SessionID: "empty"}, func(err error) { ready <- err }))
+	require.NoError(t, wait(t, ready))
+	require.NoError(t, wait(t, ask(r.Registry, context.Background(), &recorder{}, "used", "hi")).err)
+	r.stop(t)
+	r = newStoreRegistry(t, path, &echoBackend{name: "echo"})
+	page, err := r.ListSessions(ListQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Sessions, 1)
+	assert.Equal(t, "used", page.Sessions[0].SessionID)
+}
