@@ -208,11 +208,12 @@ func TestAskSpinnerOnTheTerminal(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	require.Len(t, lines, 4)
-	assert.Equal(t, "[status] busy: "+retry, lines[0])
-	assert.Equal(t, "Hello from the terminal", lines[1], "the spinner was erased when the text started")
-	assert.Equal(t, "tok1 tok2", lines[2], "and not drawn again once it had")
-	assert.Regexp(t, `^\[end_turn · \d+ in, \d+ out tokens · \d\.\d s\]$`, lines[3], "the answer ended its line before the closing line")
+	require.Len(t, lines, 5)
+	assert.Regexp(t, sessionLine, lines[0], "the new session's id comes first")
+	assert.Equal(t, "[status] busy: "+retry, lines[1])
+	assert.Equal(t, "Hello from the terminal", lines[2], "the spinner was erased when the text started")
+	assert.Equal(t, "tok1 tok2", lines[3], "and not drawn again once it had")
+	assert.Regexp(t, `^\[end_turn · \d+ in, \d+ out tokens · \d\.\d s\]$`, lines[4], "the answer ended its line before the closing line")
 	assert.Empty(t, askLeftovers(mark))
 }
 
@@ -223,8 +224,10 @@ func TestAskSpinnerErasedWhenNothingStreams(t *testing.T) {
 	code, s := a.waitExit("[max_turns · ")
 	t.Logf("screen:\n%s", s)
 	assert.Equal(t, askFailed, code)
-	first := strings.TrimRight(strings.SplitN(s, "\n", 2)[0], " ")
-	assert.Regexp(t, `^\[max_turns · \d+ in, \d+ out tokens · \d\.\d s\]$`, first, "the closing line replaced the spinner on its line")
+	lines := strings.SplitN(s, "\n", 3)
+	require.Len(t, lines, 3)
+	assert.Regexp(t, sessionLine, strings.TrimRight(lines[0], " "))
+	assert.Regexp(t, `^\[max_turns · \d+ in, \d+ out tokens · \d\.\d s\]$`, strings.TrimRight(lines[1], " "), "the closing line replaced the spinner on its line")
 }
 
 func TestAskCtrlCErasesTheSpinner(t *testing.T) {
