@@ -88,8 +88,14 @@ type subprocess struct {
 // real agent is picked up: the default backend is the mock.
 func startBinary(t *testing.T, args ...string) *subprocess {
 	t.Helper()
+	return startBinaryEnv(t, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env added to the clean environment.
+func startBinaryEnv(t *testing.T, env []string, args ...string) *subprocess {
+	t.Helper()
 	cmd := exec.Command(tetherBinary(t), args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = t.TempDir()
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
