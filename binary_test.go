@@ -97,6 +97,13 @@ func startBinaryEnv(t *testing.T, env []string, args ...string) *subprocess {
 	cmd := exec.Command(tetherBinary(t), args...)
 	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = t.TempDir()
+	return startCommand(t, cmd)
+}
+
+// startCommand starts cmd, which runs Tether (perhaps through a wrapper),
+// as startBinary does.
+func startCommand(t *testing.T, cmd *exec.Cmd) *subprocess {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

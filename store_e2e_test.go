@@ -32,7 +32,11 @@ type tetherRun struct {
 // environment.
 func startRun(t *testing.T, env []string, args ...string) *tetherRun {
 	t.Helper()
-	p := startBinaryEnv(t, env, append([]string{"--framing", "ndjson"}, args...)...)
+	return runOf(t, startBinaryEnv(t, env, append([]string{"--framing", "ndjson"}, args...)...))
+}
+
+// runOf is the run of a Tether started as p, speaking NDJSON.
+func runOf(t *testing.T, p *subprocess) *tetherRun {
 	c := &testClient{t: t, framing: rpc.FramingNDJSON, w: p.stdin, msgs: make(chan message, 1<<16), done: make(chan int, 1)}
 	go c.read(p.stdout)
 	r := &tetherRun{testClient: c, t: t, p: p}
