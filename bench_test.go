@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/handlers/acp"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/store"
 )
 
 // BenchmarkTokenPath measures the token path end to end: the mock backend
@@ -33,11 +35,22 @@ func BenchmarkTokenPath(b *testing.B) {
 	b.Run("acp", func(b *testing.B) {
 		benchmarkTokenPath(b, rpc.FramingNDJSON, acp.New(acp.Info{Name: "tether"}, slog.New(slog.DiscardHandler)))
 	})
+	// ndjson with the session store on: every turn is recorded. It must
+	// stay within noise of ndjson (the recorder only appends to memory on
+	// the token path; the store's writer commits off it).
+	b.Run("store", func(b *testing.B) {
+		st, err := store.Open(filepath.Join(b.TempDir(), store.FileName), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		benchmarkTokenPath(b, rpc.FramingNDJSON, nil, func(c *handlers.Config) { c.Store = st })
+	})
 }
 
 // benchmarkTokenPath runs the benchmark on Tether's protocol, or on ACP
-// when d is an ACP dialect.
-func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect) {
+// when d is an ACP dialect; opts change the configuration.
+func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect, opts ...func(*handlers.Config)) {
 	const perQuery = 10_000
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
@@ -47,6 +60,9 @@ func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect) {
 	}
 	if d != nil {
 		cfg.Dialect = d
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	done := make(chan int, 1)
 	go func() {
