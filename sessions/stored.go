@@ -107,8 +107,9 @@ func (r *Registry) LiveInfo(id string) (Info, bool) {
 }
 
 // Lookup describes session id, live here or stored: a live one as List
-// does, with the store's totals when it is stored; a stored one with
-// Status StateStored. It fails with ErrNotFound when it is neither.
+// does, with the store's totals when it is stored (its turns committed
+// first); a stored one with Status StateStored. It fails with ErrNotFound
+// when it is neither.
 func (r *Registry) Lookup(id string) (Info, error) {
 	info, live := r.LiveInfo(id)
 	if r.store == nil {
@@ -116,6 +117,9 @@ func (r *Registry) Lookup(id string) (Info, error) {
 			return info, nil
 		}
 		return Info{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if live {
+		r.flush(context.Background())
 	}
 	ss, err := r.store.Get(id)
 	switch {
