@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,4 +117,24 @@ func TestSessionsOnACorruptStore(t *testing.T) {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, junk, data)
+}
+
+// --store-max-age deletes, at start, the sessions not used for that long.
+func TestStoreMaxAgePrunesAtStart(t *testing.T) {
+	state, dir := t.TempDir(), t.TempDir()
+	old := askIn(t, state, dir, "an old question")
+	recent := askIn(t, state, dir, "a recent one")
+	// As if the first had last been used two days ago.
+	db, err := sql.Open("sqlite", filepath.Join(state, store.FileName))
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE sessions SET updated_at = updated_at - ? WHERE id = ?`, (48 * time.Hour).Milliseconds(), old)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	code, _, stderr := run(t, `{"jsonrpc":"2.0","id":1,"method":"initialize"}`+"\n", "", "--state-dir", state, "--store-max-age", "24h")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stderr, "deleted sessions not used for 24h0m0s")
+	_, stdout, _ := run(t, "", "", "sessions", "--state-dir", state, "--json")
+	assert.NotContains(t, stdout, old)
+	assert.Contains(t, stdout, recent)
 }
