@@ -37,7 +37,7 @@ var ErrLiveElsewhere = store.ErrClaimed
 
 // ErrNoStore means the request needs the session store and Tether runs
 // without one (--no-store, or the file could not be opened).
-var ErrNoStore = errors.New("Tether runs without a session store")
+var ErrNoStore = errors.New("no session store (Tether runs without one: initialize says why)")
 
 // StateStored is the status of a session that is stored but not live in
 // this process.
