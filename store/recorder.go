@@ -61,8 +61,10 @@ type op struct {
 // stored (UpsertSession) first. prompt is opaque JSON kept as the turn's
 // prompt (content blocks, as the caller wants to replay them); promptText is
 // its plain text, whose [Title] names the session when it has no title yet.
-// The turn's row is written by the writer, at once. On a nil Store it returns
-// nil, a recorder that records nothing.
+// The turn's row is written by the writer with the turn's first commit: at
+// its first event other than text, its end, or the next flush, whichever
+// comes first (a short answer costs one commit, not two). On a nil Store it
+// returns nil, a recorder that records nothing.
 func (s *Store) BeginTurn(sessionID string, prompt json.RawMessage, promptText string) *TurnRecorder {
 	if s == nil {
 		return nil
@@ -81,7 +83,6 @@ func (s *Store) BeginTurn(sessionID string, prompt json.RawMessage, promptText s
 		s.active = append(s.active, r)
 	}
 	s.mu.Unlock()
-	s.poke()
 	return r
 }
 
