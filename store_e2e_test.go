@@ -162,6 +162,9 @@ func TestRestartMockSessionListLoadContinue(t *testing.T) {
 	}
 	assert.Positive(t, loaded.Usage.OutputTokens)
 
+	var opened protocol.OpenResult
+	second.call(protocol.MethodSessionOpen, map[string]any{"sessionId": "s"}, &opened)
+	assert.Equal(t, protocol.OpenResult{SessionID: "s", Backend: "mock"}, opened, "session/open brings it back too")
 	var res protocol.QueryResult
 	second.call(protocol.MethodSessionQuery, map[string]any{"sessionId": "s", "prompt": "/tokens 1"}, &res)
 	assert.Equal(t, "tok1", res.Text)
