@@ -373,12 +373,13 @@ func (s *Session) beginRecord(prompt []backends.Content) *store.TurnRecorder {
 	return s.registry.store.BeginTurn(s.id, encodePrompt(prompt), backends.PromptText(prompt))
 }
 
-// endRecord records how a turn ended: its result, or the error that
+// endRecord records how the turn ended: its result, or the error that
 // failed it (stop reason "error").
-func endRecord(rec *store.TurnRecorder, res backends.Result, err error) {
-	if rec == nil {
+func (t *turnSink) endRecord(res backends.Result, err error) {
+	if t.rec == nil {
 		return
 	}
+	t.flushText()
 	end := store.TurnEnd{
 		StopReason:   res.StopReason,
 		Usage:        store.Usage(res.Usage),
@@ -388,9 +389,9 @@ func endRecord(rec *store.TurnRecorder, res backends.Result, err error) {
 	if err != nil {
 		end.StopReason = stopError
 		data, _ := json.Marshal(map[string]string{"message": err.Error()})
-		rec.Event(eventError, data)
+		t.rec.Event(eventError, data)
 	}
-	rec.End(end)
+	t.rec.End(end)
 }
 
 // stopError is the stored stop reason of a turn that failed; eventError
@@ -400,16 +401,84 @@ const (
 	eventError = store.EventKind("error")
 )
 
-// recordToolUse records a tool use with how it is shown.
-func recordToolUse(rec *store.TurnRecorder, u backends.ToolUse) {
-	if rec == nil {
+// Text reaches the recorder in pieces, not token by token: the turn's text
+// is in the sink's builder already, and a recorder call per token (a lock
+// and a copy) was most of what the store cost the token path. The text
+// since the last piece goes to the recorder before any other event (so
+// the order holds), at the turn's end, and when textPieceInterval has
+// passed (looked at every textClockTokens tokens, so the clock costs
+// nothing per token) or, as a backstop, at textPieceSize. A crash then
+// loses at most about textPieceInterval more than the store's own
+// FlushInterval, or the last textClockTokens tokens of a slow stream. A
+// piece is a substring of the builder (its bytes are never written
+// again), which the recorder keeps without a copy.
+const (
+	textPieceSize     = 1 << 20
+	textPieceInterval = 250 * time.Millisecond
+	textClockTokens   = 16
+)
+
+// unrecordedText is where the sink's text stands with the recorder.
+type unrecordedText struct {
+	from   int       // the builder's length at the last piece
+	tokens int       // tokens since then
+	at     time.Time // when the last piece was handed (or the turn began)
+}
+
+// recordText notes a token for the recorder, and hands it a piece when
+// one is due.
+func (t *turnSink) recordText() {
+	if t.rec == nil {
 		return
 	}
+	u := &t.unrecorded
+	u.tokens++
+	if t.text.Len()-u.from < textPieceSize && (u.tokens%textClockTokens != 0 || time.Since(u.at) < textPieceInterval) {
+		return
+	}
+	t.flushText()
+}
+
+// flushText hands the recorder the text it has not had yet.
+func (t *turnSink) flushText() {
+	if t.rec == nil {
+		return
+	}
+	u := &t.unrecorded
+	if t.text.Len() > u.from {
+		t.rec.Text(t.text.String()[u.from:])
+		u.from = t.text.Len()
+	}
+	u.tokens, u.at = 0, time.Now()
+}
+
+func (t *turnSink) recordThinking(text string) {
+	if t.rec == nil {
+		return
+	}
+	t.flushText()
+	t.rec.Thinking(text)
+}
+
+// recordToolUse records a tool use with how it is shown.
+func (t *turnSink) recordToolUse(u backends.ToolUse) {
+	if t.rec == nil {
+		return
+	}
+	t.flushText()
 	var display json.RawMessage
 	if u.Kind != "" || u.Title != "" || len(u.Locations) > 0 || len(u.Diffs) > 0 {
 		display, _ = json.Marshal(toolDisplay{Kind: u.Kind, Title: u.Title, Locations: u.Locations, Diffs: u.Diffs})
 	}
-	rec.ToolUse(store.ToolUse{ID: u.ID, Name: u.Name, Input: u.Input, Display: display})
+	t.rec.ToolUse(store.ToolUse{ID: u.ID, Name: u.Name, Input: u.Input, Display: display})
+}
+
+func (t *turnSink) recordToolResult(r backends.ToolResult) {
+	if t.rec == nil {
+		return
+	}
+	t.flushText()
+	t.rec.ToolResult(store.ToolResult{ID: r.ID, Name: r.Name, Summary: r.Summary, IsError: r.IsError})
 }
 
 // recordSwitch writes a model or mode switch of a live session to the

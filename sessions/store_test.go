@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -394,4 +397,71 @@ func TestASessionWithoutTurnsIsNotKept(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Sessions, 1)
 	assert.Equal(t, "used", page.Sessions[0].SessionID)
+}
+
+// paceBackend streams its prompt's words, a token every 10 ms (of the
+// bubble's clock), says so on streamed, then waits for gate before it
+// ends the turn.
+type paceBackend struct{ streamed, gate chan struct{} }
+
+func (b *paceBackend) Name() string              { return "pace" }
+func (b *paceBackend) Available() (bool, string) { return true, "" }
+func (b *paceBackend) Info() backends.Info       { return backends.Info{} }
+func (b *paceBackend) Open(context.Context, backends.Options) (backends.Conn, error) {
+	return paceConn{b}, nil
+}
+
+type paceConn struct{ b *paceBackend }
+
+func (c paceConn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink) (backends.Result, error) {
+	for i, w := range strings.Fields(backends.PromptText(turn.Prompt)) {
+		if i > 0 {
+			w = " " + w
+		}
+		sink.Token(w)
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(c.b.streamed)
+	select {
+	case <-c.b.gate:
+	case <-ctx.Done():
+	}
+	return backends.Result{StopReason: backends.StopEndTurn}, nil
+}
+
+func (paceConn) Close(context.Context) error { return nil }
+
+// An answer reaches the store while it streams, not only when its turn
+// ends, so that what a crash loses is bounded: here, at most the last
+// textClockTokens tokens, in a bubble whose clock the stream advances.
+func TestAnAnswerIsRecordedWhileItStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), store.FileName)
+		b := &paceBackend{streamed: make(chan struct{}), gate: make(chan struct{})}
+		r := newStoreRegistry(t, path, b)
+		words := make([]string, 200) // two seconds of tokens
+		for i := range words {
+			words[i] = fmt.Sprint("w", i)
+		}
+		answer := strings.Join(words, " ")
+		done := ask(r.Registry, context.Background(), &recorder{}, "s", answer)
+		<-b.streamed
+		l := &replayLog{}
+		_, err := r.Replay(context.Background(), "s", l)
+		require.NoError(t, err)
+		require.Len(t, l.lines, 3, "the turn, one text run, its end: %v", l.lines)
+		var recorded string
+		_, err = fmt.Sscanf(strings.TrimPrefix(l.lines[1], "token "), "%q", &recorded)
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(answer, recorded))
+		assert.GreaterOrEqual(t, len(strings.Fields(recorded)), len(words)-textClockTokens,
+			"all but the last few tokens are recorded while the turn runs")
+
+		close(b.gate)
+		require.NoError(t, (<-done).err)
+		l = &replayLog{}
+		_, err = r.Replay(context.Background(), "s", l)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("token %q", answer), l.lines[1], "and all of it once the turn has ended")
+	})
 }

@@ -124,7 +124,7 @@ func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 	s.mu.Unlock()
 	s.recordSwitch(switchModel, switchMode)
 
-	sink := &turnSink{s: s, ctx: ctx, ev: ev, rec: s.beginRecord(turn.Prompt)}
+	sink := &turnSink{s: s, ctx: ctx, ev: ev, rec: s.beginRecord(turn.Prompt), unrecorded: unrecordedText{at: time.Now()}}
 	s.setStatus(ev, StateBusy, "")
 	res, err := s.conn.Query(ctx, turn, sink)
 	// No permission request outlives its turn: whatever is still pending
@@ -134,7 +134,7 @@ func (s *Session) runTurn(ctx context.Context, j *job, done chan<- struct{}) {
 		err = nil
 		res.StopReason = backends.StopCancelled
 	}
-	endRecord(sink.rec, res, err)
+	sink.endRecord(res, err)
 	s.mu.Lock()
 	s.updatedAt = time.Now().UTC()
 	s.mu.Unlock()
@@ -208,9 +208,10 @@ type turnSink struct {
 	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
 	// rec records the turn in the store: nil (recording nothing) for a
-	// session that is not stored; on the token path it only appends to
-	// memory.
-	rec *store.TurnRecorder
+	// session that is not stored. The token path only notes the text for
+	// it (unrecorded; store.go).
+	rec        *store.TurnRecorder
+	unrecorded unrecordedText
 
 	// Withdrawals noted by the broker, told to the editor by the turn
 	// goroutine before the next event: the editor then sees a request's
@@ -244,7 +245,7 @@ func (t *turnSink) Token(text string) {
 	}
 	t.before()
 	t.text.WriteString(text)
-	t.rec.Text(text)
+	t.recordText()
 	t.ev.Token(text)
 }
 
@@ -253,7 +254,7 @@ func (t *turnSink) Thinking(text string) {
 		return
 	}
 	t.before()
-	t.rec.Thinking(text)
+	t.recordThinking(text)
 	t.ev.Thinking(text)
 }
 
@@ -262,13 +263,13 @@ func (t *turnSink) ToolUse(u backends.ToolUse) {
 	if len(u.Input) == 0 {
 		u.Input = emptyObject
 	}
-	recordToolUse(t.rec, u)
+	t.recordToolUse(u)
 	t.ev.ToolUse(u)
 }
 
 func (t *turnSink) ToolResult(r backends.ToolResult) {
 	t.before()
-	t.rec.ToolResult(store.ToolResult{ID: r.ID, Name: r.Name, Summary: r.Summary, IsError: r.IsError})
+	t.recordToolResult(r)
 	t.ev.ToolResult(r)
 }
 
@@ -307,6 +308,7 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if len(req.ToolInput) == 0 {
 		req.ToolInput = emptyObject
 	}
+	t.flushText() // the text before the request is recorded before its decision
 	rule := alwaysRule(req)
 	if !req.AgentRemembers {
 		// What the editor shows is what the session remembers.

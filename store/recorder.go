@@ -12,8 +12,8 @@ import (
 // wait for the file: the Store's writer commits what it holds (see the
 // package doc for when, and what a crash loses). Consecutive Text calls, or
 // Thinking calls, merge into one event; a Text call costs a lock and a copy
-// into the run's buffer, with no allocation but a pooled block now and then
-// (runBuffer).
+// into the run's buffer, with no allocation but a pooled block now and then,
+// and a long text is kept without a copy (runBuffer).
 //
 // Methods are safe for concurrent use, though a turn's events come from one
 // goroutine in practice (the backend's Query). Calls after End do nothing. A
@@ -248,17 +248,40 @@ var runBlocks = sync.Pool{New: func() any {
 	return &b
 }}
 
-// runBuffer is a run's text not yet handed to the writer, in blocks of
-// runBlockSize bytes. A growing slice would copy its text again at each
-// growth, some four times over for a long answer, and the token path of a
-// stored session would allocate several times what it streams; blocks are
-// filled once, joined once for the writer, and go back to a pool.
+// runBuffer is a run's text not yet handed to the writer. Short texts (a
+// token) are copied into blocks of runBlockSize bytes: a growing slice
+// would copy its text again at each growth, some four times over for a
+// long answer, and the token path of a stored session would allocate
+// several times what it streams; blocks are filled once, joined once for
+// the writer, and go back to a pool. A long text that starts the buffer is
+// kept as it is (strings do not change), and handed to the writer without
+// a copy if nothing follows it: a caller that gathers a turn's text itself
+// and hands it over in pieces (the sessions package) costs no copy at all.
 type runBuffer struct {
+	shared string    // a long text kept as it is; only when blocks is empty
 	blocks []*[]byte // each of capacity runBlockSize; the last one filling
 	n      int       // bytes held
 }
 
+// runShareMin is the length from which a text starting the buffer is kept
+// rather than copied.
+const runShareMin = 1 << 10
+
 func (b *runBuffer) append(s string) {
+	if b.n == 0 && len(s) >= runShareMin {
+		b.shared, b.n = s, len(s)
+		return
+	}
+	if b.shared != "" {
+		shared := b.shared
+		b.shared, b.n = "", 0
+		b.copyIn(shared)
+	}
+	b.copyIn(s)
+}
+
+// copyIn copies s into the blocks.
+func (b *runBuffer) copyIn(s string) {
 	b.n += len(s)
 	for s != "" {
 		if len(b.blocks) == 0 || len(*b.blocks[len(b.blocks)-1]) == runBlockSize {
@@ -273,6 +296,11 @@ func (b *runBuffer) append(s string) {
 
 // take returns the text held, and empties the buffer.
 func (b *runBuffer) take() string {
+	if b.shared != "" {
+		s := b.shared
+		b.shared, b.n = "", 0
+		return s
+	}
 	var sb strings.Builder
 	sb.Grow(b.n)
 	for _, blk := range b.blocks {
@@ -289,5 +317,5 @@ func (b *runBuffer) reset() {
 		runBlocks.Put(blk)
 		b.blocks[i] = nil
 	}
-	b.blocks, b.n = b.blocks[:0], 0
+	b.shared, b.blocks, b.n = "", b.blocks[:0], 0
 }
