@@ -66,7 +66,7 @@ func TestAcpxExecThroughTether(t *testing.T) {
 	tl := findACPTools(t)
 	home, cwd := t.TempDir(), t.TempDir()
 	prompt := "/tool Bash {\"command\":\"ls\"}\nhello from acpx"
-	out, code := runAcpx(t, []string{"HOME=" + home, "PATH=/usr/bin:/bin"}, cwd, tl.node, tl.acpx,
+	out, code := runAcpx(t, []string{"HOME=" + home, "PATH=/usr/bin:/bin", "TETHER_STATE_DIR=" + t.TempDir()}, cwd, tl.node, tl.acpx,
 		"--approve-all", "--format", "json", "--cwd", cwd,
 		"--agent", tetherBinary(t)+" acp --backend mock", "exec", prompt)
 	require.Equal(t, 0, code)
@@ -125,7 +125,7 @@ func TestREADMEAcpxLinesRun(t *testing.T) {
 	for _, line := range lines {
 		t.Run(line, func(t *testing.T) {
 			home := t.TempDir()
-			out, code := runAcpx(t, []string{"HOME=" + home, "PATH=" + bin + ":/usr/bin:/bin"}, t.TempDir(), "sh", "-c", line)
+			out, code := runAcpx(t, []string{"HOME=" + home, "PATH=" + bin + ":/usr/bin:/bin", "TETHER_STATE_DIR=" + t.TempDir()}, t.TempDir(), "sh", "-c", line)
 			require.Equal(t, 0, code)
 			if strings.Contains(line, "--format json") {
 				var ended bool

@@ -406,7 +406,9 @@ func TestACPSDKClientListsAndClosesSessions(t *testing.T) {
 		// (treatSessionNotFoundAsSuccess): the raw answer is checked below.
 		step{"op": "close_session", "session": "a", "expect": "any"},
 		step{"op": "prompt", "session": "b", "prompt": "b still works", "expect": map[string]any{"stopReason": "end_turn"}},
-	), mockArgs...)
+		// Without the store a closed session is gone; with it, it stays
+		// listed and can be loaded (store_acp_e2e_test.go).
+	), append(mockArgs, "--no-store")...)
 	require.Equal(t, 0, run.code)
 
 	var a, b struct {

@@ -265,9 +265,10 @@ func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any,
 }
 
 // acpEnv is a clean environment for Tether and its clients: a temp HOME,
-// and a PATH without the test's own (no claude CLI is found by chance).
+// a PATH without the test's own (no claude CLI is found by chance), and
+// the session store in a directory of its own.
 func acpEnv(t *testing.T) []string {
-	return []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	return []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin", "TETHER_STATE_DIR=" + t.TempDir()}
 }
 
 // strictSteps is a steps file for drive.mjs in strict mode: every field

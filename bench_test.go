@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/handlers/acp"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/store"
 )
 
 // The benchmarks in this file run Tether in-process on pipes, with a client
@@ -39,20 +41,26 @@ type benchServer struct {
 }
 
 func startBenchServer(b *testing.B, framing rpc.Framing, bs ...backends.Backend) *benchServer {
-	return startBenchDialect(b, framing, nil, bs...)
+	if len(bs) == 0 {
+		return startBenchDialect(b, framing, nil)
+	}
+	return startBenchDialect(b, framing, nil, func(c *handlers.Config) {
+		c.Backends, c.DefaultBackend = bs, bs[0].Name()
+	})
 }
 
-// startBenchDialect is startBenchServer with a dialect (nil: Tether's).
-func startBenchDialect(b *testing.B, framing rpc.Framing, d handlers.Dialect, bs ...backends.Backend) *benchServer {
+// startBenchDialect is startBenchServer on the mock with a dialect (nil:
+// Tether's), and opts changing its configuration.
+func startBenchDialect(b *testing.B, framing rpc.Framing, d handlers.Dialect, opts ...func(*handlers.Config)) *benchServer {
 	b.Helper()
-	if len(bs) == 0 {
-		bs = []backends.Backend{mock.Backend{}}
-	}
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	cfg := handlers.Config{
-		Backends: bs, DefaultBackend: bs[0].Name(), Dialect: d,
+		Backends: []backends.Backend{mock.Backend{}}, DefaultBackend: mock.Name, Dialect: d,
 		Framing: framing, ShutdownTimeout: guard, Log: slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	s := &benchServer{b: b, framing: framing, in: inW, out: newOutputScanner(outR), done: make(chan int, 1)}
 	go func() {
@@ -204,20 +212,31 @@ func BenchmarkTokenPath(b *testing.B) {
 	b.Run("acp", func(b *testing.B) {
 		benchmarkTokenPath(b, rpc.FramingNDJSON, acp.New(acp.Info{Name: "tether"}, slog.New(slog.DiscardHandler)))
 	})
+	// ndjson with the session store on: every turn is recorded. It must
+	// stay within noise of ndjson (the recorder only appends to memory on
+	// the token path; the store's writer commits off it).
+	b.Run("store", func(b *testing.B) {
+		st, err := store.Open(filepath.Join(b.TempDir(), store.FileName), store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		benchmarkTokenPath(b, rpc.FramingNDJSON, nil, func(c *handlers.Config) { c.Store = st })
+	})
 }
 
 // benchmarkTokenPath runs the benchmark on Tether's protocol, or on ACP
-// when d is an ACP dialect.
-func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect) {
+// when d is an ACP dialect; opts change the configuration.
+func benchmarkTokenPath(b *testing.B, framing rpc.Framing, d *acp.Dialect, opts ...func(*handlers.Config)) {
 	const perQuery = 10_000
 	prompt := "/tokens " + strconv.Itoa(perQuery)
 	request := func(id int) string { return queryBody(id, "bench", prompt) }
 	mark := tokenMark
 	var s *benchServer
 	if d == nil {
-		s = startBenchServer(b, framing)
+		s = startBenchDialect(b, framing, nil, opts...)
 	} else {
-		s = startBenchDialect(b, framing, d)
+		s = startBenchDialect(b, framing, d, opts...)
 		s.send(`{"jsonrpc":"2.0","id":0,"method":"session/new","params":{"cwd":"/","mcpServers":[]}}`)
 		line, err := s.out.line(replyMark(0))
 		if err != nil {

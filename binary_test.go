@@ -21,6 +21,7 @@ import (
 
 	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/store"
 )
 
 var (
@@ -29,12 +30,22 @@ var (
 	buildErr  error
 )
 
-// TestMain removes the binary tetherBinary built.
+// TestMain removes the binary tetherBinary built. It points the session
+// store at a directory of its own, so that nothing a test runs in-process
+// (cli.Main), or starts with this environment, writes to the developer's
+// ~/.local/state; tests that start the binary give it a HOME of its own
+// too.
 func TestMain(m *testing.M) {
+	state, err := os.MkdirTemp("", "tether-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(store.EnvStateDir, state)
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
+	os.RemoveAll(state)
 	os.Exit(code)
 }
 
@@ -77,9 +88,22 @@ type subprocess struct {
 // real agent is picked up: the default backend is the mock.
 func startBinary(t *testing.T, args ...string) *subprocess {
 	t.Helper()
+	return startBinaryEnv(t, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env added to the clean environment.
+func startBinaryEnv(t *testing.T, env []string, args ...string) *subprocess {
+	t.Helper()
 	cmd := exec.Command(tetherBinary(t), args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}, env...)
 	cmd.Dir = t.TempDir()
+	return startCommand(t, cmd)
+}
+
+// startCommand starts cmd, which runs Tether (perhaps through a wrapper),
+// as startBinary does.
+func startCommand(t *testing.T, cmd *exec.Cmd) *subprocess {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()

@@ -59,6 +59,8 @@ func runNvimScript(t *testing.T, nvim, bin, root, name string) {
 		"XDG_DATA_HOME="+filepath.Join(home, "data"),
 		"XDG_CACHE_HOME="+filepath.Join(home, "cache"),
 		"XDG_STATE_HOME="+filepath.Join(home, "state"),
+		// The run's own session store: TestMain's is shared.
+		"TETHER_STATE_DIR="+filepath.Join(home, "state", "tether"),
 	)
 	// Neovim and whatever it starts share a process group, so that a hung
 	// run is ended whole.

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/cli"
+	"github.com/tether-dev/tether/store"
 )
 
 var updateTranscripts = flag.Bool("update", false, "rewrite the server and exit sections of testdata/transcripts/*.txtar from what Tether writes")
@@ -147,6 +148,7 @@ func replayInProcess(t *testing.T, args []string, client string) ([]string, int)
 	for _, env := range []string{"OPENAI_API_KEY", "OPENAI_BASE_URL", "TETHER_CLAUDE_PATH"} {
 		t.Setenv(env, "")
 	}
+	t.Setenv(store.EnvStateDir, transcriptStateDir(cwd))
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan int, 1)
@@ -164,13 +166,18 @@ func replayInProcess(t *testing.T, args []string, client string) ([]string, int)
 	}
 }
 
+// transcriptStateDir is where a replay keeps its session store: in its
+// own working directory, so that each replay starts with an empty store
+// and the path initialize reports reads $CWD/... in both runs.
+func transcriptStateDir(cwd string) string { return filepath.Join(cwd, ".tether-state") }
+
 // replayBinary runs the built binary, and checks it leaves no process
 // behind.
 func replayBinary(t *testing.T, args []string, client string) ([]string, int) {
 	cwd := t.TempDir()
 	mark := "TETHER_TRANSCRIPT=" + strconv.Itoa(os.Getpid()) + "-" + filepath.Base(cwd)
 	cmd := exec.Command(tetherBinary(t), args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin", mark}
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin", mark, store.EnvStateDir + "=" + transcriptStateDir(cwd)}
 	cmd.Dir = cwd
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

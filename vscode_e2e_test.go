@@ -46,7 +46,8 @@ func TestVSCodeClient(t *testing.T) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, name, args...)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), env...)
+		// The run's own session store: TestMain's is shared.
+		cmd.Env = append(append(os.Environ(), "TETHER_STATE_DIR="+filepath.Join(tmp, "state")), env...)
 		cmd.WaitDelay = 10 * time.Second
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -19,13 +19,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tether-dev/tether/backends/builtin"
 	"github.com/tether-dev/tether/client"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/internal/flaghelp"
+	"github.com/tether-dev/tether/internal/storeflags"
 	"github.com/tether-dev/tether/internal/term"
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
+	"github.com/tether-dev/tether/store"
 )
 
 const askHelp = `Usage: tether ask [flags] PROMPT
@@ -39,6 +43,13 @@ Flags go before the prompt.
 
 Permission requests are asked on the terminal (y/n/always) when stdin is
 one; otherwise --allow and --deny-all decide, and anything else is denied.
+
+Conversations are kept in the session store (as by tether itself; see
+--state-dir and --no-store): --session ID continues that stored
+conversation, on its backend and in its directory, across invocations;
+without --session a new session is made and its id printed on stderr
+([session] ...), so the next call can continue it; --new starts the
+session of --session afresh, deleting what was stored under its id.
 
 Exit code 0 when the turn ends normally (end_turn), 1 on failure or another
 stop reason, 130 when interrupted (Ctrl-C cancels the turn and stops the
@@ -56,7 +67,8 @@ Examples:
 
 // askFlagGroups are ask's flags as --help groups them.
 var askFlagGroups = []flaghelp.Group{
-	{Title: "Query", Names: []string{"backend", "model", "cwd", "session"}},
+	{Title: "Query", Names: []string{"backend", "model", "cwd", "session", "new"}},
+	{Title: "Session store", Names: []string{storeflags.StateDir, storeflags.NoStore}},
 	{Title: "Permissions", Names: []string{"allow", "deny-all"}},
 	{Title: "Output", Names: []string{"json", "quiet", "log-level"}},
 	{Title: "Backend claude", Prefix: "claude-"},
@@ -86,7 +98,9 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 	fs := flag.NewFlagSet("tether ask", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // --help and errors are answered below
-	session := fs.String("session", "ask", "the session `id`")
+	session := fs.String("session", "", "continue the stored session `id` (default: a new session, its id printed on stderr)")
+	fresh := fs.Bool("new", false, "start the session of --session afresh: what was stored under its id is deleted first")
+	storeFlags := storeflags.Register(fs, false)
 	backend := fs.String("backend", "", "the `backend`: claude, openai or mock (default: the first available of them)")
 	model := fs.String("model", "", "the `model`, for backends that choose one")
 	cwd := fs.String("cwd", "", "the `directory` the agent works in (default: the current one)")
@@ -144,7 +158,24 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 		return usage(err.Error())
 	}
 
+	st, problem := storeFlags.Open(log)
+	if st != nil {
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error("closing the session store", "err", err)
+			}
+		}()
+	}
+	id, err := askSession(st, *session, *fresh)
+	if err != nil {
+		fmt.Fprintf(stderr, "tether: %v\n", err)
+		return askFailed
+	}
+
 	out := newAskOutput(stdout, stderr, *jsonOut, *quiet)
+	if *session == "" && st != nil && !*quiet {
+		out.line(fmt.Sprintf("[session] %s: tether ask --session %s continues it", id, id))
+	}
 	perm := &askPermissions{out: out, denyAll: *denyAll, allow: make(map[string]bool)}
 	for _, t := range strings.Split(*allowList, ",") {
 		if t = strings.TrimSpace(t); t != "" {
@@ -180,6 +211,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 			Version:         version,
 			Framing:         rpc.FramingAuto,
 			ShutdownTimeout: 30 * time.Second,
+			Store:           st,
+			StoreProblem:    problem,
 			Log:             log,
 		})
 		srvOut.Close()
@@ -191,7 +224,7 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 	})
 	out.startSpinner()
 	res, qerr := c.Query(ctx, protocol.QueryParams{
-		SessionID: *session,
+		SessionID: id,
 		Prompt:    prompt,
 		Backend:   *backend,
 		Model:     *model,
@@ -211,6 +244,20 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, version strin
 	}
 	out.closing(res, reason, byStop)
 	return code
+}
+
+// askSession is the id of the session to ask in: a new one when none is
+// named; named with fresh, the stored session of that id is deleted first.
+func askSession(st *store.Store, named string, fresh bool) (string, error) {
+	if named == "" {
+		return uuid.NewString(), nil
+	}
+	if fresh && st != nil {
+		if err := st.Delete(named); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("--new: %w", err)
+		}
+	}
+	return named, nil
 }
 
 // askOutcome turns the query's answer into ask's exit code, and for a

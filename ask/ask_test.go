@@ -242,10 +242,11 @@ func TestAskStatusAndClosingLines(t *testing.T) {
 		require.Equal(t, askOK, code)
 		assert.Equal(t, "Hello\ntok1 tok2\n", stdout)
 		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
-		require.Len(t, lines, 4, stderr)
-		assert.Equal(t, []string{"[status] starting: mock", "[status] busy", "[status] busy: compacting the conversation"}, lines[:3],
+		require.Len(t, lines, 5, stderr)
+		assert.Regexp(t, sessionLine, lines[0], "first, the new session's id, to continue it")
+		assert.Equal(t, []string{"[status] starting: mock", "[status] busy", "[status] busy: compacting the conversation"}, lines[1:4],
 			"status lines, but not idle: the closing line says the turn ended")
-		assert.Regexp(t, `^\[end_turn · \d+ in, 3 out tokens · \d+ ms\]$`, lines[3])
+		assert.Regexp(t, `^\[end_turn · \d+ in, 3 out tokens · \d+ ms\]$`, lines[4])
 	})
 	t.Run("quiet", func(t *testing.T) {
 		code, stdout, stderr := askRun(t, "", "--quiet", "--backend", "mock", "--allow", "Bash", prompt+"\n/tool Bash {}")

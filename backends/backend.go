@@ -12,6 +12,7 @@ package backends
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 )
 
@@ -102,6 +103,22 @@ type Options struct {
 	AllowedTools       []string
 	DisallowedTools    []string
 	Resume             string
+	// History, when set, is where a backend that keeps the conversation
+	// itself (openai) keeps it, so that it outlives the process: Open
+	// loads it, and every turn appends its messages. nil: memory only.
+	History History
+}
+
+// History is a session's stored conversation, for backends whose agent
+// keeps none (the Chat Completions API is stateless): the messages, in
+// the backend's own JSON, that the next request must carry. The store is
+// the history; what a Conn holds in memory is a cache of it. The session
+// gives one to the backend in [Options]; backends never see the store.
+type History interface {
+	// Load returns the messages appended so far, oldest first.
+	Load() ([]json.RawMessage, error)
+	// Append adds messages after the others, all or none.
+	Append(msgs ...json.RawMessage) error
 }
 
 // Tool is a tool the editor declares and runs itself.

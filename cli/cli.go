@@ -60,6 +60,12 @@ func commands() []command {
 			},
 		},
 		{
+			name:    "sessions",
+			summary: "list the stored sessions; show one's conversation, or delete some",
+			usage:   "tether sessions [show ID | rm ID...]",
+			run:     runSessions,
+		},
+		{
 			name:    "version",
 			summary: "print the version (the one initialize reports)",
 			usage:   "tether version",

@@ -150,7 +150,7 @@ func TestUnknownCommandsAndStrayArguments(t *testing.T) {
 			assert.Equal(t, exitUsage, code)
 			assert.Empty(t, stdout, "stdout is the protocol's, even for errors")
 			assert.Contains(t, stderr, tc.want)
-			assert.Contains(t, stderr, "Commands: ask, acp, version, help", "the error names the commands")
+			assert.Contains(t, stderr, "Commands: ask, acp, sessions, version, help", "the error names the commands")
 		})
 	}
 	code, stdout, stderr := run(t, "", "", "--no-such-flag")

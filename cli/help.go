@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tether-dev/tether/internal/flaghelp"
+	"github.com/tether-dev/tether/internal/storeflags"
 )
 
 // serveFlagGroups are the server's flags as help groups them. A backend's
@@ -16,6 +17,7 @@ var serveFlagGroups = []flaghelp.Group{
 	{Title: "Transport", Names: []string{"framing"}},
 	{Title: "Logging", Names: []string{"log-level", "log-file", "trace"}},
 	{Title: "Limits", Names: []string{"max-message-size", "shutdown-timeout", "idle-stop", "max-processes"}},
+	{Title: "Session store (sessions outlive Tether)", Names: []string{storeflags.StateDir, storeflags.NoStore, storeflags.MaxAge}},
 	{Title: "Backends", Names: []string{"backend"}},
 	{Title: "Backend claude (the Claude Code CLI, one process per session)", Prefix: "claude-"},
 	{Title: "Backend openai (OpenAI or a compatible server: Ollama, vLLM, llama.cpp, LM Studio)", Prefix: "openai-"},

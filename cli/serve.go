@@ -14,6 +14,7 @@ import (
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/builtin"
 	"github.com/tether-dev/tether/handlers"
+	"github.com/tether-dev/tether/internal/storeflags"
 	"github.com/tether-dev/tether/internal/term"
 	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
@@ -32,6 +33,7 @@ type serveFlags struct {
 	maxProcesses    *int
 	maxMessage      *int
 	version         *bool
+	store           *storeflags.Flags
 	newBackends     func(*slog.Logger) []backends.Backend
 }
 
@@ -48,6 +50,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 		maxProcesses:    fs.Int("max-processes", sessions.DefaultMaxProcesses, "most backend processes (claude CLIs) alive at once; beyond it the least recently used idle one is stopped, or queries wait; 0 for no bound"),
 		maxMessage:      fs.Int("max-message-size", rpc.DefaultMaxMessageSize, "largest message accepted, in `bytes`; larger ones are answered with an error and skipped"),
 		version:         fs.Bool("version", false, "print the version and exit"),
+		store:           storeflags.Register(fs, true),
 		newBackends:     builtin.Flags(fs),
 	}
 }
@@ -150,6 +153,18 @@ func serveDialect(args []string, std Stdio, cmd dialectCommand) int {
 	// A write to a closed stdout must fail with EPIPE, not kill Tether
 	// before it has stopped its backends: being notified of SIGPIPE is
 	// what tells the runtime so (os/signal).
+	// A store that cannot be opened is no reason to stop: Tether serves
+	// without one, and initialize says why.
+	st, problem := flags.store.Open(cfg.Log)
+	if st != nil {
+		defer func() {
+			if err := st.Close(); err != nil {
+				cfg.Log.Error("closing the session store", "err", err)
+			}
+		}()
+	}
+	cfg.Store, cfg.StoreProblem = st, problem
+
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/protocol"
 	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
+	"github.com/tether-dev/tether/store"
 )
 
 // Dialect is one wire protocol over the engine.
@@ -63,6 +64,11 @@ type Config struct {
 	// (see sessions.Config).
 	IdleStop     time.Duration
 	MaxProcesses int
+	// Store keeps sessions across restarts; nil keeps none. Serve uses it
+	// and leaves it open: its opener closes it. StoreProblem says why there
+	// is none when one was wanted (initialize tells the client).
+	Store        *store.Store
+	StoreProblem string
 	// OnReplyProblem, when set, is told of a request answered twice or
 	// never (a check for tests).
 	OnReplyProblem func(method, problem string)
@@ -96,6 +102,8 @@ func Serve(ctx context.Context, in io.ReadCloser, out io.Writer, cfg Config) int
 		DefaultBackend: cfg.DefaultBackend,
 		IdleStop:       cfg.IdleStop,
 		MaxProcesses:   cfg.MaxProcesses,
+		Store:          cfg.Store,
+		StoreProblem:   cfg.StoreProblem,
 		Log:            log,
 	})
 	d.Bind(conn, reg)

@@ -15,4 +15,6 @@ const (
 	CodeShuttingDown       = -32013 // Tether is shutting down and takes no new work
 	CodeSessionClosed      = -32014 // the session was cleaned up while the request waited
 	CodeShutdownTimeout    = -32015 // shutdown's deadline passed; the sessions' processes were killed
+	CodeLiveElsewhere      = -32016 // another live Tether process holds the session; the message names its pid
+	CodeNoStore            = -32017 // Tether runs without a session store (initialize's store says why)
 )

@@ -21,6 +21,8 @@ const (
 	MethodSessionCancel     = "session/cancel"
 	MethodSessionCleanup    = "session/cleanup"
 	MethodSessionList       = "session/list"
+	MethodSessionLoad       = "session/load"
+	MethodSessionDelete     = "session/delete"
 	MethodPermissionRespond = "permission/respond"
 	MethodShutdown          = "shutdown"
 )
@@ -34,6 +36,7 @@ const (
 // Notifications, Tether → client.
 const (
 	MethodToken               = "session/token"
+	MethodUserMessage         = "session/userMessage"
 	MethodThinking            = "session/thinking"
 	MethodToolUse             = "session/toolUse"
 	MethodToolResult          = "session/toolResult"
@@ -65,6 +68,20 @@ type InitializeResult struct {
 	ProtocolVersion string        `json:"protocolVersion"`
 	Backends        []BackendInfo `json:"backends"`
 	DefaultBackend  string        `json:"defaultBackend"`
+	// Store says whether sessions are kept across restarts (session/list
+	// shows stored ones, session/load replays them, a query brings one
+	// back), and if not, why.
+	Store StoreInfo `json:"store"`
+}
+
+// StoreInfo describes the session store.
+type StoreInfo struct {
+	Enabled bool `json:"enabled"`
+	// Path is the store's file, when enabled.
+	Path string `json:"path,omitempty"`
+	// Error says why there is no store when one was wanted (the file is
+	// corrupt or unreadable); absent when it is off by choice (--no-store).
+	Error string `json:"error,omitempty"`
 }
 
 // ServerInfo names this Tether build.
@@ -150,7 +167,8 @@ type OpenResult struct {
 	Backend   string `json:"backend"`
 }
 
-// SessionParams are the params of session/cancel and session/cleanup.
+// SessionParams are the params of session/cancel, session/cleanup,
+// session/load and session/delete.
 type SessionParams struct {
 	SessionID string `json:"sessionId"`
 }
@@ -166,16 +184,34 @@ type CleanupResult struct {
 	Closed bool `json:"closed"`
 }
 
+// ListParams are the params of session/list; all optional.
+type ListParams struct {
+	// Cwd keeps the sessions of that directory only.
+	Cwd string `json:"cwd,omitempty"`
+	// Limit bounds the stored sessions of a page (default 50, at most
+	// 500); the live ones are all on the first page.
+	Limit int `json:"limit,omitempty"`
+	// Cursor is a previous result's nextCursor.
+	Cursor string `json:"cursor,omitempty"`
+}
+
 // ListResult is the result of session/list.
 type ListResult struct {
 	Sessions []SessionInfo `json:"sessions"`
+	// NextCursor reads the next page; absent on the last.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-// SessionInfo describes one live session.
+// StatusStored is the status of a session that is stored but not live in
+// this Tether process.
+const StatusStored = "stored"
+
+// SessionInfo describes one session: live, or stored (status "stored").
 type SessionInfo struct {
 	SessionID string `json:"sessionId"`
 	Backend   string `json:"backend"`
 	Model     string `json:"model"`
+	Mode      string `json:"mode,omitempty"`
 	Cwd       string `json:"cwd"`
 	Status    string `json:"status"`
 	// Process is "running" or "stopped" for a backend that holds a
@@ -184,6 +220,42 @@ type SessionInfo struct {
 	Process   string `json:"process,omitempty"`
 	CreatedAt string `json:"createdAt"`
 	Turns     int    `json:"turns"`
+	// Title is the first line of the session's first prompt.
+	Title string `json:"title,omitempty"`
+	// UpdatedAt is when a turn of it last started or ended (or it was
+	// made).
+	UpdatedAt string `json:"updatedAt,omitempty"`
+}
+
+// LoadResult is the result of session/load, sent after the stored
+// conversation has been replayed: the session, its totals, and how each
+// of its queries ended.
+type LoadResult struct {
+	SessionInfo
+	Usage            Usage         `json:"usage"`
+	CostUSD          float64       `json:"costUsd,omitempty"`
+	BackendSessionID string        `json:"backendSessionId,omitempty"`
+	Queries          []StoredQuery `json:"queries"`
+}
+
+// StoredQuery is how one replayed query ended. QueryID is the number the
+// replayed notifications of that query carry as their queryId: the
+// session's queries counted from 1.
+type StoredQuery struct {
+	QueryID int `json:"queryId"`
+	// StopReason is absent for a query that never ended (Tether stopped
+	// during it), "error" for one that failed (Error says why).
+	StopReason string  `json:"stopReason,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	Usage      Usage   `json:"usage"`
+	CostUSD    float64 `json:"costUsd,omitempty"`
+	StartedAt  string  `json:"startedAt"`
+	EndedAt    string  `json:"endedAt,omitempty"`
+}
+
+// DeleteResult is the result of session/delete.
+type DeleteResult struct {
+	Deleted bool `json:"deleted"`
 }
 
 // Permission decisions.

@@ -32,6 +32,17 @@ type pendingPermission struct {
 	// withdrawn tells the session the request is gone, before the deny is
 	// sent; the session tells the editor from its turn goroutine.
 	withdrawn func(reason string)
+	// decided, when set, is told every decision just before it is sent,
+	// on the goroutine that decides (the session records it).
+	decided func(backends.Decision)
+}
+
+// send delivers d: it tells decided, then the backend.
+func (p *pendingPermission) send(d backends.Decision) {
+	if p.decided != nil {
+		p.decided(d)
+	}
+	p.decision <- d
 }
 
 // NewBroker returns an empty Broker.
@@ -47,23 +58,27 @@ func NewBroker() *Broker {
 // client is left to answer) the decision is ready at once and ask is false:
 // nothing needs to be asked. withdrawn is called, on whatever goroutine
 // withdraws it, if the request is withdrawn. rule is what "always" adds
-// (see alwaysRule).
-func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest, rule permissions.Rule, withdrawn func(reason string)) (p backends.Permission, ask bool) {
+// (see alwaysRule). decided (may be nil) is told the decision, whoever
+// makes it, just before it is sent.
+func (b *Broker) ask(id string, instance uint64, req backends.PermissionRequest, rule permissions.Rule, withdrawn func(reason string), decided func(backends.Decision)) (p backends.Permission, ask bool) {
 	ch := make(chan backends.Decision, 1)
 	p = backends.Permission{ID: id, Decision: ch}
+	pending := &pendingPermission{instance: instance, rule: rule, decision: ch, withdrawn: withdrawn, decided: decided}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !req.AgentRemembers {
-		if r, ok := b.remembered[instance].Match(req.ToolName, req.ToolInput); ok {
-			ch <- backends.Decision{Allow: true, Reason: "allowed earlier in this session (" + r.String() + ")", Remember: true}
-			return p, false
-		}
+	var now *backends.Decision
+	switch r, ok := b.remembered[instance].Match(req.ToolName, req.ToolInput); {
+	case ok && !req.AgentRemembers:
+		now = &backends.Decision{Allow: true, Reason: "allowed earlier in this session (" + r.String() + ")", Remember: true}
+	case b.gone != "":
+		now = &backends.Decision{Reason: b.gone, Withdrawn: true}
+	default:
+		b.pending[id] = pending
 	}
-	if b.gone != "" {
-		ch <- backends.Decision{Reason: b.gone, Withdrawn: true}
+	b.mu.Unlock()
+	if now != nil {
+		pending.send(*now)
 		return p, false
 	}
-	b.pending[id] = &pendingPermission{instance: instance, rule: rule, decision: ch, withdrawn: withdrawn}
 	return p, true
 }
 
@@ -109,7 +124,7 @@ func (b *Broker) Respond(requestID string, d backends.Decision) error {
 	if !ok {
 		return paramErrorf("requestId", "no pending permission request %q (unknown, answered or withdrawn)", requestID)
 	}
-	p.decision <- d
+	p.send(d)
 	return nil
 }
 
@@ -128,7 +143,7 @@ func (p *pendingPermission) deny(reason string) {
 	if p.withdrawn != nil {
 		p.withdrawn(reason)
 	}
-	p.decision <- backends.Decision{Reason: reason, Withdrawn: true}
+	p.send(backends.Decision{Reason: reason, Withdrawn: true})
 }
 
 // clientGone denies every pending request, and every later one at once:

@@ -249,19 +249,19 @@ func TestAnAgentThatRemembersIsAlwaysAsked(t *testing.T) {
 func TestWithdrawnDenialsAreMarked(t *testing.T) {
 	b := NewBroker()
 	req := backends.PermissionRequest{ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"ls"}`)}
-	p, asked := b.ask("1", 1, req, permissions.Rule{}, nil)
+	p, asked := b.ask("1", 1, req, permissions.Rule{}, nil, nil)
 	require.True(t, asked)
 	b.withdraw("1", ReasonTurnEnded)
 	d := <-p.Decision
 	assert.True(t, d.Withdrawn)
 	assert.False(t, d.Allow)
 
-	p, _ = b.ask("2", 1, req, permissions.Rule{}, nil)
+	p, _ = b.ask("2", 1, req, permissions.Rule{}, nil, nil)
 	require.NoError(t, b.Respond("2", backends.Decision{Reason: "no"}))
 	assert.False(t, (<-p.Decision).Withdrawn, "the editor's own deny")
 
 	b.clientGone(ReasonClientGone)
-	p, asked = b.ask("3", 1, req, permissions.Rule{}, nil)
+	p, asked = b.ask("3", 1, req, permissions.Rule{}, nil, nil)
 	assert.False(t, asked)
 	assert.True(t, (<-p.Decision).Withdrawn, "nobody left to ask")
 }

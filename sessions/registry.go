@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/store"
 )
 
 // Registry finds and creates sessions and closes them.
@@ -38,6 +39,13 @@ type Registry struct {
 	queueLimit     int
 	idleStop       time.Duration
 	procs          processes
+	store          *store.Store // nil: sessions are not kept (store.go)
+	storeProblem   string
+	// claims orders the store's claims and releases of one id with the
+	// sessions that hold it: a session's claim is made and the session
+	// registered under it, and a closed session's claim is released only
+	// when no newer session of the id holds it. Taken before mu.
+	claims sync.Mutex
 
 	ctx    context.Context // ends at Shutdown: the context of opening a backend ahead
 	cancel context.CancelFunc
@@ -69,6 +77,12 @@ type Config struct {
 	// session that needs one beyond it first stops the least recently
 	// used idle session's, or waits for one to finish. 0: no bound.
 	MaxProcesses int
+	// Store keeps sessions across restarts (see store.go); nil keeps
+	// none. The Registry uses it and never closes it.
+	Store *store.Store
+	// StoreProblem says why there is no Store when one was wanted (its
+	// file could not be opened), for StoreStatus.
+	StoreProblem string
 	Log          *slog.Logger
 }
 
@@ -84,6 +98,8 @@ func NewRegistry(cfg Config) *Registry {
 		queueLimit:     cfg.QueueLimit,
 		idleStop:       cfg.IdleStop,
 		procs:          processes{max: cfg.MaxProcesses, changed: make(chan struct{})},
+		store:          cfg.Store,
+		storeProblem:   cfg.StoreProblem,
 		ctx:            ctx,
 		cancel:         cancel,
 		killCtx:        killCtx,
@@ -166,30 +182,101 @@ func (r *Registry) Prompt(p Prompt) {
 
 var instances atomic.Uint64
 
-// session finds the session of opts, or creates it.
+// session finds the session of opts, or makes it: a stored one comes
+// back, an unknown one is created. The store's reads and writes (see
+// store.go) happen before the lock is taken; a session made meanwhile by
+// another call for the same id wins.
 func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
+	if s, err := r.live(opts); s != nil || err != nil {
+		return s, err
+	}
+	if mustExist {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, opts.SessionID)
+	}
+	if r.store != nil {
+		r.claims.Lock()
+		defer r.claims.Unlock()
+	}
+	ns, err := r.prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := opts.SessionID
+	if s, ok := r.sessions[id]; ok {
+		return s, s.check(opts)
+	}
+	if r.closing {
+		if ns.stored {
+			r.release(id)
+		}
+		return nil, ErrShuttingDown
+	}
+	events := opts.Events
+	if events == nil {
+		events = Discard{}
+	}
+	now := time.Now().UTC()
+	s := &Session{
+		id:        id,
+		instance:  instances.Add(1),
+		backend:   ns.backend,
+		opts:      ns.opts,
+		stored:    ns.stored,
+		createdAt: now,
+		events:    events,
+		registry:  r,
+		broker:    r.broker,
+		log:       r.log,
+		limit:     r.queueLimit,
+		wg:        &r.wg,
+		killCtx:   r.killCtx,
+		status:    StateStarting,
+		model:     ns.opts.Model,
+		mode:      ns.opts.PermissionMode,
+		updatedAt: now,
+	}
+	if p := ns.prev; p != nil {
+		s.createdAt, s.turns, s.title = p.CreatedAt.UTC(), p.Turns, p.Title
+		s.log.Info("a stored session comes back", "backend", p.Backend, "turns", p.Turns, "resume", ns.opts.Resume)
+	}
+	s.inbox.start = s.startActor
+	r.sessions[id] = s
+	r.wg.Add(1) // until the session has closed
+	return s, nil
+}
+
+// live returns the live session of opts, checking that opts ask nothing
+// it cannot change; nil and no error when it is not live.
+func (r *Registry) live(opts Options) (*Session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closing {
 		return nil, ErrShuttingDown
 	}
-	id := opts.SessionID
-	if s, ok := r.sessions[id]; ok {
-		if opts.Backend != "" && opts.Backend != s.backend.Name() {
-			return nil, paramErrorf("backend", "session %q runs on %q; a live session cannot change backend (close it first)", id, s.backend.Name())
-		}
-		if opts.Cwd != "" && filepath.Clean(opts.Cwd) != s.opts.Cwd {
-			return nil, paramErrorf("cwd", "session %q runs in %q; a live session cannot change cwd (close it first)", id, s.opts.Cwd)
-		}
-		return s, nil
+	s, ok := r.sessions[opts.SessionID]
+	if !ok {
+		return nil, nil
 	}
-	if mustExist {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	return s, s.check(opts)
+}
+
+// check fails with a *ParamError when opts ask the live session for what
+// it cannot change.
+func (s *Session) check(opts Options) error {
+	if opts.Backend != "" && opts.Backend != s.backend.Name() {
+		return paramErrorf("backend", "session %q runs on %q; a live session cannot change backend (close it first)", s.id, s.backend.Name())
 	}
-	name := opts.Backend
-	if name == "" {
-		name = r.defaultBackend
+	if opts.Cwd != "" && filepath.Clean(opts.Cwd) != s.opts.Cwd {
+		return paramErrorf("cwd", "session %q runs in %q; a live session cannot change cwd (close it first)", s.id, s.opts.Cwd)
 	}
+	return nil
+}
+
+// backend returns the backend called name, if it can serve a session
+// with opts.
+func (r *Registry) backend(name string, opts backends.Options) (backends.Backend, error) {
 	b, ok := r.backends[name]
 	if !ok {
 		return nil, paramErrorf("backend", "unknown backend %q (known: %v)", name, r.names)
@@ -200,37 +287,7 @@ func (r *Registry) session(opts Options, mustExist bool) (*Session, error) {
 	if len(opts.MCPServers) > 0 && !b.Info().MCPServers {
 		return nil, fmt.Errorf("%w: the %s backend cannot use MCP servers", backends.ErrUnsupported, name)
 	}
-	cwd, err := sessionCwd(opts.Cwd)
-	if err != nil {
-		return nil, err
-	}
-	bopts := opts.Options
-	bopts.SessionID, bopts.Cwd = id, cwd
-	events := opts.Events
-	if events == nil {
-		events = Discard{}
-	}
-	s := &Session{
-		id:        id,
-		instance:  instances.Add(1),
-		backend:   b,
-		opts:      bopts,
-		createdAt: time.Now().UTC(),
-		events:    events,
-		registry:  r,
-		broker:    r.broker,
-		log:       r.log,
-		limit:     r.queueLimit,
-		wg:        &r.wg,
-		killCtx:   r.killCtx,
-		status:    StateStarting,
-		model:     bopts.Model,
-		mode:      bopts.PermissionMode,
-	}
-	s.inbox.start = s.startActor
-	r.sessions[id] = s
-	r.wg.Add(1) // until the session has closed
-	return s, nil
+	return b, nil
 }
 
 // sessionCwd checks a session's working directory: absolute and an existing
@@ -284,13 +341,14 @@ func (r *Registry) Configure(sessionID, model, mode string) error {
 		return fmt.Errorf("%w: %q", ErrNotFound, sessionID)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if model != "" {
 		s.model = model
 	}
 	if mode != "" {
 		s.mode = mode
 	}
+	s.mu.Unlock()
+	s.recordSwitch(model, mode)
 	return nil
 }
 

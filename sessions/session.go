@@ -63,6 +63,9 @@ type Session struct {
 	log       *slog.Logger // the Registry's; see logger
 	limit     int
 	wg        *sync.WaitGroup // the Registry's
+	// stored: the session is in the registry's store, claimed by this
+	// process; its turns are recorded (store.go).
+	stored bool
 
 	// killCtx ends when Tether must stop now (shutdown's deadline passed):
 	// closing the backend then kills its processes rather than waiting.
@@ -91,6 +94,10 @@ type Session struct {
 	model  string
 	mode   string
 	turns  int
+	// title is the first line of the first prompt; updatedAt when the
+	// session was made or a turn started or ended.
+	title     string
+	updatedAt time.Time
 	// procLive: the backend's process counts against the limit (started,
 	// or a slot reserved for its start). busy: a job runs or waits.
 	// lastUsed: when the last job ended, for choosing whom to stop.
@@ -400,6 +407,7 @@ func (s *Session) finishClosing() {
 		s.refuse(cmd)
 	}
 	s.registry.releaseProcess(s)
+	s.registry.closed(s)
 	s.setStatus(s.events, StateClosed, "")
 	for _, d := range s.drains {
 		close(d)
@@ -457,6 +465,17 @@ type Info struct {
 	Process   string
 	CreatedAt time.Time
 	Turns     int
+	// Title names the session: the first line of its first prompt.
+	Title string
+	// UpdatedAt is when the session was made, or a turn of it started or
+	// ended, last.
+	UpdatedAt time.Time
+	// Usage and CostUSD are the totals of the session's ended turns, and
+	// ResumeHandle the backend's handle to continue it, as the store keeps
+	// them (Lookup, Replay); zero where the store is not asked.
+	Usage        backends.Usage
+	CostUSD      float64
+	ResumeHandle string
 }
 
 // info describes the session for List.
@@ -473,5 +492,7 @@ func (s *Session) info() Info {
 		Process:   s.processState(),
 		CreatedAt: s.createdAt,
 		Turns:     s.turns,
+		Title:     s.title,
+		UpdatedAt: s.updatedAt,
 	}
 }

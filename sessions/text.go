@@ -63,6 +63,22 @@ func (t Text) String() string {
 	return b.String()
 }
 
+// Since is the text from byte offset off to its end, as one string made
+// now: only that part is copied.
+func (t Text) Since(off int) string {
+	var b strings.Builder
+	b.Grow(t.n - off)
+	for _, block := range t.blocks {
+		if off >= len(block) {
+			off -= len(block)
+			continue
+		}
+		b.Write(block[off:])
+		off = 0
+	}
+	return b.String()
+}
+
 // Blocks is the text in its blocks, in order; their concatenation is the
 // text. They must not be modified. A block may end inside a UTF-8
 // sequence when the backend streamed one split in two.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/store"
 )
 
 // Prompt is one prompt handed to the Registry.
@@ -96,19 +97,32 @@ func (s *Session) runTurn(ctx context.Context, j *job) {
 		return
 	}
 
+	turn := j.Turn
+	var title string
+	s.mu.Lock()
+	needTitle := s.title == ""
+	s.mu.Unlock()
+	if needTitle {
+		title = store.Title(backends.PromptText(turn.Prompt))
+	}
+	var switchModel, switchMode string
 	s.mu.Lock()
 	s.turns++
-	turn := j.Turn
-	if turn.Model != "" {
-		s.model = turn.Model
+	if turn.Model != "" && turn.Model != s.model {
+		s.model, switchModel = turn.Model, turn.Model
 	}
-	if turn.PermissionMode != "" {
-		s.mode = turn.PermissionMode
+	if turn.PermissionMode != "" && turn.PermissionMode != s.mode {
+		s.mode, switchMode = turn.PermissionMode, turn.PermissionMode
 	}
+	if s.title == "" {
+		s.title = title
+	}
+	s.updatedAt = time.Now().UTC()
 	turn.Model, turn.PermissionMode = s.model, s.mode
 	s.mu.Unlock()
+	s.recordSwitch(switchModel, switchMode)
 
-	sink := &turnSink{s: s, ctx: ctx, ev: ev}
+	sink := &turnSink{s: s, ctx: ctx, ev: ev, rec: s.beginRecord(turn.Prompt), unrecorded: unrecordedText{at: time.Now()}}
 	s.setStatus(ev, StateBusy, "")
 	res, err := s.conn.Query(ctx, turn, sink)
 	// No permission request outlives its turn: whatever is still pending
@@ -118,6 +132,10 @@ func (s *Session) runTurn(ctx context.Context, j *job) {
 		err = nil
 		res.StopReason = backends.StopCancelled
 	}
+	sink.endRecord(res, err)
+	s.mu.Lock()
+	s.updatedAt = time.Now().UTC()
+	s.mu.Unlock()
 	if err == nil {
 		s.setStatus(ev, StateIdle, "")
 	} else {
@@ -187,6 +205,11 @@ type turnSink struct {
 	text    Text
 	asked   []string // permission request ids of this turn, still pending
 	waiting bool     // status is waiting_permission
+	// rec records the turn in the store: nil (recording nothing) for a
+	// session that is not stored. The token path only notes the text for
+	// it (unrecorded; store.go).
+	rec        *store.TurnRecorder
+	unrecorded unrecordedText
 
 	// Withdrawals noted by the broker, told to the editor by the turn
 	// goroutine before the next event: the editor then sees a request's
@@ -220,6 +243,7 @@ func (t *turnSink) Token(text string) {
 	}
 	t.before()
 	t.text.write(text)
+	t.recordText()
 	t.ev.Token(text)
 }
 
@@ -228,6 +252,7 @@ func (t *turnSink) Thinking(text string) {
 		return
 	}
 	t.before()
+	t.recordThinking(text)
 	t.ev.Thinking(text)
 }
 
@@ -236,11 +261,13 @@ func (t *turnSink) ToolUse(u backends.ToolUse) {
 	if len(u.Input) == 0 {
 		u.Input = emptyObject
 	}
+	t.recordToolUse(u)
 	t.ev.ToolUse(u)
 }
 
 func (t *turnSink) ToolResult(r backends.ToolResult) {
 	t.before()
+	t.recordToolResult(r)
 	t.ev.ToolResult(r)
 }
 
@@ -279,13 +306,14 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	if len(req.ToolInput) == 0 {
 		req.ToolInput = emptyObject
 	}
+	t.flushText() // the text before the request is recorded before its decision
 	rule := alwaysRule(req)
 	if !req.AgentRemembers {
 		// What the editor shows is what the session remembers.
 		req.Rule = rule.String()
 	}
 	id := uuid.NewString()
-	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) })
+	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) }, t.recordDecision(req))
 	if !ask {
 		return p
 	}
@@ -296,6 +324,23 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 		t.s.setStatus(t.ev, StateWaitingPermission, req.ToolName)
 	}
 	return p
+}
+
+// recordDecision returns what records the decision on req in the store,
+// with the rule "always" remembered; nil when the turn is not recorded.
+// It may run on any goroutine that decides (the dialect's, answering).
+func (t *turnSink) recordDecision(req backends.PermissionRequest) func(backends.Decision) {
+	if t.rec == nil {
+		return nil
+	}
+	rec := t.rec
+	return func(d backends.Decision) {
+		p := store.Permission{ToolUseID: req.ToolUseID, Tool: req.ToolName, Allow: d.Allow, Reason: d.Reason}
+		if d.Allow && d.Remember {
+			p.Rule = req.Rule
+		}
+		rec.Permission(p)
+	}
 }
 
 func (t *turnSink) noteWithdrawn(id, reason string) {

@@ -25,14 +25,15 @@
 // changes them; none of those is on the streaming path. A turn's events are
 // not: [Store.BeginTurn] returns a [TurnRecorder] whose methods only append to
 // memory (consecutive text or thinking merge into one run), and the Store's
-// writer goroutine commits them in short transactions: at once after a
-// non-text event, a turn's start or end, and every [Options.FlushInterval]
-// for text.
+// writer goroutine commits them in short transactions, with statements
+// prepared once: at once after a non-text event or a turn's end, and every
+// [Options.FlushInterval] for text and turns just begun.
 //
 // Crash guarantee: what a process loses when it dies (killed, crashed, power
-// cut) is at most the tail of the turns in flight: the text streamed during
-// the last FlushInterval and the events the writer had not reached yet (it
-// reaches them within milliseconds). Everything committed earlier survives,
+// cut) is at most the tail of the turns in flight: what they recorded
+// during the last FlushInterval (their text, and the prompt of a turn begun
+// then) and the events the writer had not reached yet (it reaches them
+// within milliseconds). Everything committed earlier survives,
 // and the file stays consistent: SQLite commits are atomic. A turn cut off by
 // a crash is kept with what was committed of it, with no stop reason and a
 // zero EndedAt. With synchronous=NORMAL, a power cut (not a process crash)

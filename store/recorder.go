@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 )
@@ -10,8 +11,9 @@ import (
 // TurnRecorder records one turn. Its methods only append to memory and never
 // wait for the file: the Store's writer commits what it holds (see the
 // package doc for when, and what a crash loses). Consecutive Text calls, or
-// Thinking calls, merge into one event; a Text call costs a lock and an
-// append to the run's buffer, with no allocation beyond the buffer's growth.
+// Thinking calls, merge into one event; a Text call costs a lock and a copy
+// into the run's buffer, with no allocation but a pooled block now and then,
+// and a long text is kept without a copy (runBuffer).
 //
 // Methods are safe for concurrent use, though a turn's events come from one
 // goroutine in practice (the backend's Query). Calls after End do nothing. A
@@ -37,8 +39,8 @@ type TurnRecorder struct {
 	// runStored says the run's event was handed to the writer already, so
 	// more text extends it rather than inserts it.
 	runStored bool
-	run       []byte // the open run's text not yet handed to the writer
-	ops       []op   // what the writer has not taken yet, in order
+	run       runBuffer // the open run's text not yet handed to the writer
+	ops       []op      // what the writer has not taken yet, in order
 
 	// Owned by the writer goroutine: where the turn is in the file.
 	inserted bool      // the turn's row is committed
@@ -59,8 +61,10 @@ type op struct {
 // stored (UpsertSession) first. prompt is opaque JSON kept as the turn's
 // prompt (content blocks, as the caller wants to replay them); promptText is
 // its plain text, whose [Title] names the session when it has no title yet.
-// The turn's row is written by the writer, at once. On a nil Store it returns
-// nil, a recorder that records nothing.
+// The turn's row is written by the writer with the turn's first commit: at
+// its first event other than text, its end, or the next flush, whichever
+// comes first (a short answer costs one commit, not two). On a nil Store it
+// returns nil, a recorder that records nothing.
 func (s *Store) BeginTurn(sessionID string, prompt json.RawMessage, promptText string) *TurnRecorder {
 	if s == nil {
 		return nil
@@ -79,7 +83,6 @@ func (s *Store) BeginTurn(sessionID string, prompt json.RawMessage, promptText s
 		s.active = append(s.active, r)
 	}
 	s.mu.Unlock()
-	s.poke()
 	return r
 }
 
@@ -154,7 +157,7 @@ func (r *TurnRecorder) appendRun(kind EventKind, s string) {
 		r.runKind, r.runSeq, r.runStored = kind, r.nextSeq, false
 		r.nextSeq++
 	}
-	r.run = append(r.run, s...)
+	r.run.append(s)
 	r.mu.Unlock()
 }
 
@@ -184,12 +187,11 @@ func (r *TurnRecorder) closeRunLocked() {
 // cutRunLocked queues the open run's text that the writer has not had yet;
 // the run stays open, and later text extends the same event.
 func (r *TurnRecorder) cutRunLocked() {
-	if r.runKind == "" || len(r.run) == 0 {
+	if r.runKind == "" || r.run.n == 0 {
 		return
 	}
-	r.ops = append(r.ops, op{seq: r.runSeq, extend: r.runStored, ev: Event{Kind: r.runKind, Text: string(r.run)}})
+	r.ops = append(r.ops, op{seq: r.runSeq, extend: r.runStored, ev: Event{Kind: r.runKind, Text: r.run.take()}})
 	r.runStored = true
-	r.run = r.run[:0]
 }
 
 // batch is what the writer takes from a recorder to commit in one
@@ -233,5 +235,87 @@ func (r *TurnRecorder) giveUp() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.discard = true
-	r.ops, r.run = nil, nil
+	r.ops = nil
+	r.run.reset()
+}
+
+// runBlockSize is the size of a runBuffer's blocks.
+const runBlockSize = 16 << 10
+
+// runBlocks pools the blocks of every recorder's runs.
+var runBlocks = sync.Pool{New: func() any {
+	b := make([]byte, 0, runBlockSize)
+	return &b
+}}
+
+// runBuffer is a run's text not yet handed to the writer. Short texts (a
+// token) are copied into blocks of runBlockSize bytes: a growing slice
+// would copy its text again at each growth, some four times over for a
+// long answer, and the token path of a stored session would allocate
+// several times what it streams; blocks are filled once, joined once for
+// the writer, and go back to a pool. A long text that starts the buffer is
+// kept as it is (strings do not change), and handed to the writer without
+// a copy if nothing follows it: a caller that gathers a turn's text itself
+// and hands it over in pieces (the sessions package) costs no copy at all.
+type runBuffer struct {
+	shared string    // a long text kept as it is; only when blocks is empty
+	blocks []*[]byte // each of capacity runBlockSize; the last one filling
+	n      int       // bytes held
+}
+
+// runShareMin is the length from which a text starting the buffer is kept
+// rather than copied.
+const runShareMin = 1 << 10
+
+func (b *runBuffer) append(s string) {
+	if b.n == 0 && len(s) >= runShareMin {
+		b.shared, b.n = s, len(s)
+		return
+	}
+	if b.shared != "" {
+		shared := b.shared
+		b.shared, b.n = "", 0
+		b.copyIn(shared)
+	}
+	b.copyIn(s)
+}
+
+// copyIn copies s into the blocks.
+func (b *runBuffer) copyIn(s string) {
+	b.n += len(s)
+	for s != "" {
+		if len(b.blocks) == 0 || len(*b.blocks[len(b.blocks)-1]) == runBlockSize {
+			b.blocks = append(b.blocks, runBlocks.Get().(*[]byte))
+		}
+		last := b.blocks[len(b.blocks)-1]
+		k := min(runBlockSize-len(*last), len(s))
+		*last = append(*last, s[:k]...)
+		s = s[k:]
+	}
+}
+
+// take returns the text held, and empties the buffer.
+func (b *runBuffer) take() string {
+	if b.shared != "" {
+		s := b.shared
+		b.shared, b.n = "", 0
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(b.n)
+	for _, blk := range b.blocks {
+		sb.Write(*blk)
+	}
+	b.reset()
+	return sb.String()
+}
+
+// reset drops the text held, giving the blocks back to the pool.
+func (b *runBuffer) reset() {
+	for i, blk := range b.blocks {
+		*blk = (*blk)[:0]
+		runBlocks.Put(blk)
+		b.blocks[i] = nil
+	}
+	b.shared, b.blocks, b.n = "", b.blocks[:0], 0
 }

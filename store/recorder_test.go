@@ -262,3 +262,42 @@ func TestWriterRetriesAfterTheFileWasBusy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), got.Usage.OutputTokens)
 }
+
+// Long texts (kept as they are) and short ones (copied into blocks) merge
+// into one run in order, in whatever mix; a run flushed in the middle goes
+// on in the same event.
+func TestLongAndShortTextsMergeInOrder(t *testing.T) {
+	st := openStore(t, store.Options{FlushInterval: time.Hour})
+	newSession(t, st, "s", "/a")
+	long := func(c string) string { return strings.Repeat(c, 3000) }
+	for _, tc := range []struct {
+		name  string
+		texts []string
+	}{
+		{"one long", []string{long("a")}},
+		{"long then short", []string{long("a"), "b", "c"}},
+		{"short then long", []string{"a", long("b"), "c"}},
+		{"long, long", []string{long("a"), long("b")}},
+		{"many blocks", []string{strings.Repeat("x", 40<<10), "y", strings.Repeat("z", 20<<10)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := st.Turns("s")
+			require.NoError(t, err)
+			r := st.BeginTurn("s", prompt("p"), "p")
+			half := len(tc.texts) / 2
+			for _, s := range tc.texts[:half] {
+				r.Text(s)
+			}
+			flush(t, st)
+			for _, s := range tc.texts[half:] {
+				r.Text(s)
+			}
+			r.End(store.TurnEnd{StopReason: "end_turn"})
+			flush(t, st)
+			turns, err := st.Turns("s")
+			require.NoError(t, err)
+			require.Len(t, turns, len(before)+1)
+			assert.Equal(t, []store.Event{{Kind: store.EventText, Text: strings.Join(tc.texts, "")}}, turns[len(turns)-1].Events)
+		})
+	}
+}

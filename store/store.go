@@ -67,7 +67,8 @@ type Store struct {
 	now         func() time.Time
 	writeErrors atomic.Int64 // failed background writes
 
-	owner owner // this process, for claims
+	owner owner       // this process, for claims
+	stmts *writeStmts // the writer's, prepared at Open
 
 	mu     sync.Mutex // guards closed, active and claims
 	closed bool
@@ -122,6 +123,11 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	stmts, err := prepareWriteStmts(db)
+	if err != nil {
+		db.Close()
+		return nil, unusable(abs, "preparing the writer's statements: %v", err)
+	}
 	s := &Store{
 		path:     abs,
 		db:       db,
@@ -129,6 +135,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts:     opts,
 		now:      now,
 		owner:    currentOwner(),
+		stmts:    stmts,
 		claims:   map[string]struct{}{},
 		wake:     make(chan struct{}, 1),
 		flushReq: make(chan chan struct{}),
@@ -262,6 +269,7 @@ func (s *Store) Close() error {
 		if err := s.releaseAll(); err != nil {
 			s.log.Error("store: releasing claims", "err", err)
 		}
+		s.stmts.close()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr

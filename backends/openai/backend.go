@@ -242,8 +242,13 @@ func (b *Backend) Open(_ context.Context, opts backends.Options) (backends.Conn,
 	if c.maxTurns <= 0 {
 		c.maxTurns = DefaultMaxTurns
 	}
+	// The system prompt is an option of the session, not a message of its
+	// stored history: it leads every request, stored or not.
 	if opts.SystemPrompt != "" {
 		c.history = append(c.history, openai.SystemMessage(opts.SystemPrompt))
+	}
+	if err := c.load(); err != nil {
+		return nil, fmt.Errorf("%w: openai: %w", backends.ErrFailed, err)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,8 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 		return res, fmt.Errorf("%w: openai: the session's connection is closed", backends.ErrFailed)
 	}
 	before := len(c.history)
+	// Whatever of this turn stays in the history is stored when it ends.
+	defer c.save(before)
 	c.history = append(c.history, userMessage(turn.Prompt))
 	model := c.b.modelFor(c.opts, turn)
 
@@ -136,6 +139,51 @@ func (c *conn) keepPartial(text, mark string) {
 		return
 	}
 	c.history = append(c.history, assistantMessage(text+"\n\n"+mark, nil))
+}
+
+// load appends the session's stored conversation (Options.History) to the
+// history, after the system prompt.
+func (c *conn) load() error {
+	if c.opts.History == nil {
+		return nil
+	}
+	msgs, err := c.opts.History.Load()
+	if err != nil {
+		return fmt.Errorf("loading the session's stored conversation: %w", err)
+	}
+	for i, raw := range msgs {
+		var m openai.ChatCompletionMessageParamUnion
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("the session's stored conversation: message %d is not a chat message: %w", i+1, err)
+		}
+		c.history = append(c.history, m)
+	}
+	if len(msgs) > 0 {
+		c.log.Info("continuing a stored conversation", "messages", len(msgs))
+	}
+	return nil
+}
+
+// save stores the messages the history gained from index from on: those
+// of the turn that ended. A store that fails is logged and does not fail
+// the turn: the conversation goes on from memory, and only a later
+// restart misses the turn.
+func (c *conn) save(from int) {
+	if c.opts.History == nil || from >= len(c.history) {
+		return
+	}
+	msgs := make([]json.RawMessage, 0, len(c.history)-from)
+	for _, m := range c.history[from:] {
+		raw, err := json.Marshal(m)
+		if err != nil {
+			c.log.Error("storing the turn's messages: encoding one failed", "err", err)
+			return
+		}
+		msgs = append(msgs, raw)
+	}
+	if err := c.opts.History.Append(msgs...); err != nil {
+		c.log.Error("storing the turn's messages failed; the session goes on from memory, but after a restart it will not remember this turn", "err", err)
+	}
 }
 
 // Close implements [backends.Conn]. It drops the history; there is nothing

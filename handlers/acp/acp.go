@@ -52,8 +52,9 @@ type Info struct {
 // Goroutines: one per session/request_permission in flight, started by a
 // session's presenter (askPermission) and ended when the client answers,
 // when the request is withdrawn (its context is cancelled and rpc tells the
-// client with $/cancel_request), or when Wait cancels what is left. Wait
-// waits for all of them.
+// client with $/cancel_request), or when Wait cancels what is left; and
+// one per session/load, which replays the conversation and answers
+// (load.go). Wait waits for all of them.
 type Dialect struct {
 	info Info
 	log  *slog.Logger
@@ -112,6 +113,8 @@ func (d *Dialect) Bind(conn *rpc.Conn, reg *sessions.Registry) {
 	conn.Register(schema.AgentMethodSessionSetConfigOption, d.setConfigOption)
 	conn.Register(schema.AgentMethodSessionSetMode, d.setMode)
 	conn.Register(schema.AgentMethodSessionList, d.list)
+	conn.Register(schema.AgentMethodSessionLoad, d.loadSession)
+	conn.Register(schema.AgentMethodSessionResume, d.resumeSession)
 	conn.Register(schema.AgentMethodSessionClose, d.closeSession)
 }
 

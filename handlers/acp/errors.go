@@ -41,7 +41,8 @@ func WireError(err error) *rpc.Error {
 		return &rpc.Error{Code: CodeResourceNotFound, Message: err.Error()}
 	case errors.Is(err, sessions.ErrBusy), errors.Is(err, backends.ErrUnavailable),
 		errors.Is(err, backends.ErrFailed), errors.Is(err, sessions.ErrShuttingDown),
-		errors.Is(err, sessions.ErrShutdownTimeout):
+		errors.Is(err, sessions.ErrShutdownTimeout), errors.Is(err, sessions.ErrLiveElsewhere),
+		errors.Is(err, sessions.ErrNoStore):
 		return &rpc.Error{Code: rpc.CodeInternalError, Message: err.Error()}
 	}
 	return nil // the transport's defaults

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	schema "github.com/coder/acp-go-sdk"
@@ -63,20 +62,26 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 			Args:        []string{LoginFlag},
 		}})
 	}
-	req.Reply(schema.InitializeResponse{
-		ProtocolVersion: ProtocolVersion,
-		AgentInfo:       &schema.Implementation{Name: d.info.Name, Title: optional(d.info.Title), Version: d.info.Version},
-		AgentCapabilities: schema.AgentCapabilities{
-			// Sessions are not stored yet: no session/load or resume.
-			LoadSession:        false,
-			PromptCapabilities: schema.PromptCapabilities{Image: images, EmbeddedContext: true},
-			McpCapabilities:    schema.McpCapabilities{Http: mcp, Sse: mcp},
-			SessionCapabilities: schema.SessionCapabilities{
-				List:  &schema.SessionListCapabilities{},
-				Close: &schema.SessionCloseCapabilities{},
-			},
+	caps := schema.AgentCapabilities{
+		PromptCapabilities: schema.PromptCapabilities{Image: images, EmbeddedContext: true},
+		McpCapabilities:    schema.McpCapabilities{Http: mcp, Sse: mcp},
+		SessionCapabilities: schema.SessionCapabilities{
+			List:  &schema.SessionListCapabilities{},
+			Close: &schema.SessionCloseCapabilities{},
 		},
-		AuthMethods: methods,
+	}
+	if d.reg.StoreStatus().Enabled {
+		// Stored sessions come back: session/load replays one, and
+		// session/resume restores one without the replay. Capabilities
+		// are objects ({}), not true: the TS SDK drops a true.
+		caps.LoadSession = true
+		caps.SessionCapabilities.Resume = &schema.SessionResumeCapabilities{}
+	}
+	req.Reply(schema.InitializeResponse{
+		ProtocolVersion:   ProtocolVersion,
+		AgentInfo:         &schema.Implementation{Name: d.info.Name, Title: optional(d.info.Title), Version: d.info.Version},
+		AgentCapabilities: caps,
+		AuthMethods:       methods,
 	}, nil)
 }
 
@@ -251,26 +256,41 @@ func (d *Dialect) cancelSession(_ context.Context, req *rpc.Request) {
 	})
 }
 
+// list is session/list: the sessions live here (those of this
+// connection, oldest first), then the stored ones, newest first, a page at
+// a time.
 func (d *Dialect) list(_ context.Context, req *rpc.Request) {
 	var p schema.ListSessionsRequest
 	if err := decode(req.Params, &p, false); err != nil {
 		req.Reply(nil, err)
 		return
 	}
-	res := schema.ListSessionsResponse{Sessions: []schema.SessionInfo{}}
-	live := d.reg.List() // oldest first
+	q := sessions.ListQuery{}
+	if p.Cwd != nil {
+		q.Cwd = *p.Cwd
+	}
+	if p.Cursor != nil {
+		q.Cursor = *p.Cursor
+	}
+	page, err := d.reg.ListSessions(q)
+	if err != nil {
+		req.Reply(nil, err)
+		return
+	}
+	res := schema.ListSessionsResponse{Sessions: []schema.SessionInfo{}, NextCursor: optional(page.Next)}
 	d.mu.Lock()
-	for _, info := range live {
-		s := d.sessions[info.SessionID]
-		if s == nil || p.Cwd != nil && filepath.Clean(*p.Cwd) != info.Cwd {
-			continue
+	for _, info := range page.Sessions {
+		title, updated := info.Title, info.UpdatedAt
+		if s := d.sessions[info.SessionID]; s != nil {
+			title, updated = s.title, s.updatedAt
+		} else if info.Status != sessions.StateStored {
+			continue // live, but not (or no longer) this connection's
 		}
-		res.Sessions = append(res.Sessions, schema.SessionInfo{
-			SessionId: schema.SessionId(s.id),
-			Cwd:       info.Cwd,
-			Title:     optional(s.title),
-			UpdatedAt: ptr(s.updatedAt.Format(time.RFC3339Nano)),
-		})
+		si := schema.SessionInfo{SessionId: schema.SessionId(info.SessionID), Cwd: info.Cwd, Title: optional(title)}
+		if !updated.IsZero() {
+			si.UpdatedAt = ptr(updated.Format(time.RFC3339Nano))
+		}
+		res.Sessions = append(res.Sessions, si)
 	}
 	d.mu.Unlock()
 	req.Reply(res, nil)

@@ -44,6 +44,7 @@ var fuzzMethods = []string{
 	protocol.MethodInitialize, protocol.MethodSessionQuery, protocol.MethodSessionOpen,
 	protocol.MethodSessionCancel, protocol.MethodSessionCleanup, protocol.MethodSessionList,
 	protocol.MethodPermissionRespond, protocol.MethodShutdown,
+	protocol.MethodSessionLoad, protocol.MethodSessionDelete,
 }
 
 // FuzzParams sends each method any params and checks what a client relies
@@ -58,6 +59,7 @@ func FuzzParams(f *testing.F) {
 			`{"sessionId":"s","prompt":"x","maxTurns":-1}`, `{"requestId":"x","decision":"maybe"}`,
 			`{"sessionId":"s","prompt":"x","backend":"nope"}`, `{"sessionId":"s","prompt":{"a":1}}`,
 			`{"clientInfo":{"name":3}}`, `{"sessionId":"","prompt":""}`, `[1,2,3]`,
+			`{"cwd":"/","limit":-1,"cursor":"x"}`, `{"limit":"ten"}`,
 		} {
 			f.Add(uint8(i), p)
 		}

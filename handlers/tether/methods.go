@@ -26,11 +26,13 @@ func (d *Dialect) initialize(_ context.Context, req *rpc.Request) {
 	for _, b := range d.reg.Backends() {
 		infos = append(infos, protocol.BackendInfo{Name: b.Name, Available: b.Available, Detail: b.Detail, LoggedIn: b.LoggedIn})
 	}
+	st := d.reg.StoreStatus()
 	req.Reply(protocol.InitializeResult{
 		ServerInfo:      d.info,
 		ProtocolVersion: protocol.Version,
 		Backends:        infos,
 		DefaultBackend:  d.reg.DefaultBackend(),
+		Store:           protocol.StoreInfo{Enabled: st.Enabled, Path: st.Path, Error: st.Problem},
 	}, nil)
 }
 
@@ -115,14 +117,15 @@ func (d *Dialect) open(_ context.Context, req *rpc.Request) {
 		req.Reply(nil, err)
 		return
 	}
-	backend := p.Backend
-	if backend == "" {
-		backend = d.reg.DefaultBackend()
-	}
 	err = d.reg.Open(opts, func(err error) {
 		if err != nil {
 			req.Reply(nil, err)
 			return
+		}
+		// The session's own backend: a stored one comes back on its.
+		backend := p.Backend
+		if info, ok := d.reg.LiveInfo(p.SessionID); ok {
+			backend = info.Backend
 		}
 		req.Reply(protocol.OpenResult{SessionID: p.SessionID, Backend: backend}, nil)
 	})
@@ -150,21 +153,45 @@ func (d *Dialect) cleanup(_ context.Context, req *rpc.Request) {
 }
 
 func (d *Dialect) list(_ context.Context, req *rpc.Request) {
-	infos := d.reg.List()
-	list := make([]protocol.SessionInfo, 0, len(infos))
-	for _, s := range infos {
-		list = append(list, protocol.SessionInfo{
-			SessionID: s.SessionID,
-			Backend:   s.Backend,
-			Model:     s.Model,
-			Cwd:       s.Cwd,
-			Status:    s.Status,
-			Process:   s.Process,
-			CreatedAt: s.CreatedAt.Format(time.RFC3339Nano),
-			Turns:     s.Turns,
-		})
+	var p protocol.ListParams
+	if err := decode(req.Params, &p, false); err != nil {
+		req.Reply(nil, err)
+		return
 	}
-	req.Reply(protocol.ListResult{Sessions: list}, nil)
+	if p.Limit < 0 {
+		req.Reply(nil, &sessions.ParamError{Field: "limit", Reason: "must not be negative"})
+		return
+	}
+	page, err := d.reg.ListSessions(sessions.ListQuery{Cwd: p.Cwd, Limit: p.Limit, Cursor: p.Cursor})
+	if err != nil {
+		req.Reply(nil, err)
+		return
+	}
+	list := make([]protocol.SessionInfo, 0, len(page.Sessions))
+	for _, s := range page.Sessions {
+		list = append(list, sessionInfo(s))
+	}
+	req.Reply(protocol.ListResult{Sessions: list, NextCursor: page.Next}, nil)
+}
+
+// sessionInfo is a session as session/list and session/load describe it.
+func sessionInfo(s sessions.Info) protocol.SessionInfo {
+	info := protocol.SessionInfo{
+		SessionID: s.SessionID,
+		Backend:   s.Backend,
+		Model:     s.Model,
+		Mode:      s.Mode,
+		Cwd:       s.Cwd,
+		Status:    s.Status,
+		Process:   s.Process,
+		CreatedAt: s.CreatedAt.Format(time.RFC3339Nano),
+		Turns:     s.Turns,
+		Title:     s.Title,
+	}
+	if !s.UpdatedAt.IsZero() {
+		info.UpdatedAt = s.UpdatedAt.Format(time.RFC3339Nano)
+	}
+	return info
 }
 
 func (d *Dialect) respond(_ context.Context, req *rpc.Request) {

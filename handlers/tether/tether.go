@@ -25,7 +25,8 @@ import (
 // Dialect serves Tether's protocol on one connection.
 //
 // Goroutines: one for a shutdown request, which waits for every session to
-// close and then replies; Wait waits for it.
+// close and then replies; one per session/load, which replays the stored
+// conversation and then replies (store.go). Wait waits for them.
 type Dialect struct {
 	info            protocol.ServerInfo
 	log             *slog.Logger
@@ -75,6 +76,8 @@ func (d *Dialect) Bind(conn *rpc.Conn, reg *sessions.Registry) {
 	conn.Register(protocol.MethodSessionCancel, d.cancel)
 	conn.Register(protocol.MethodSessionCleanup, d.cleanup)
 	conn.Register(protocol.MethodSessionList, d.list)
+	conn.Register(protocol.MethodSessionLoad, d.load)
+	conn.Register(protocol.MethodSessionDelete, d.delete)
 	conn.Register(protocol.MethodPermissionRespond, d.respond)
 	conn.Register(protocol.MethodShutdown, d.shutdown)
 	conn.Register(protocol.MethodExit, d.exitNotification)
@@ -145,6 +148,10 @@ func WireError(err error) *rpc.Error {
 		code = protocol.CodeSessionClosed
 	case errors.Is(err, sessions.ErrShutdownTimeout):
 		code = protocol.CodeShutdownTimeout
+	case errors.Is(err, sessions.ErrLiveElsewhere):
+		code = protocol.CodeLiveElsewhere
+	case errors.Is(err, sessions.ErrNoStore):
+		code = protocol.CodeNoStore
 	default:
 		return nil // the transport's defaults
 	}

@@ -31,7 +31,9 @@ const stderrs = new Map<Tether, string[]>();
 
 async function start(opts: TetherOptions = {}): Promise<Tether> {
 	const lines: string[] = [];
-	const t = await Tether.start(bin, { args: ['--backend', 'mock'], onStderr: c => lines.push(c), ...opts });
+	// No session store: these tests pin the live protocol, and a store
+	// shared by their Tethers would carry sessions from test to test.
+	const t = await Tether.start(bin, { args: ['--backend', 'mock', '--no-store'], onStderr: c => lines.push(c), ...opts });
 	started.push(t);
 	stderrs.set(t, lines);
 	return t;
