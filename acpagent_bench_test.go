@@ -62,7 +62,11 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	// until reads lines up to the answer to id, and counts the chunks.
+	// until reads lines up to the answer to id, and counts the bytes of
+	// the chunks' texts: chunks the client has not read yet are merged
+	// (protocol.md), so the texts, not the notifications, add up to the
+	// agent's 5000 one-byte chunks. notes counts the notifications.
+	notes := 0
 	until := func(id int) int {
 		want := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,`, id)
 		n := 0
@@ -72,7 +76,13 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 				b.Fatal(err)
 			}
 			if bytes.Contains(line, []byte(`"agent_message_chunk"`)) {
-				n++
+				_, text, ok := bytes.Cut(line, []byte(`"text":"`))
+				if !ok {
+					b.Fatalf("a chunk without text: %s", line)
+				}
+				text, _, _ = bytes.Cut(text, []byte(`"`))
+				n += len(text)
+				notes++
 			}
 			if bytes.HasPrefix(line, want) {
 				return n
@@ -90,9 +100,10 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 	}
 	send(prompt(1)) // starts the agent
 	if n := until(1); n != chunks {
-		b.Fatalf("%d chunks, want %d", n, chunks)
+		b.Fatalf("%d bytes of text, want %d", n, chunks)
 	}
 
+	notes = 0
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpu := time.Duration(cpuTime(b))
@@ -102,7 +113,7 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 		id++
 		send(prompt(id))
 		if n := until(id); n != chunks {
-			b.Fatalf("%d chunks, want %d", n, chunks)
+			b.Fatalf("%d bytes of text, want %d", n, chunks)
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -110,4 +121,5 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/turns, "turn-ms")
 	b.ReportMetric(float64((time.Duration(cpuTime(b))-cpu).Microseconds())/1000/turns, "tether-cpu-ms")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/(turns*chunks), "allocs/chunk")
+	b.ReportMetric(float64(notes)/(turns*chunks), "notifications/chunk")
 }

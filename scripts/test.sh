@@ -53,5 +53,13 @@ fuzz ./internal/jsonwire FuzzAppendString 5s
 fuzz ./internal/jsonwire FuzzContents 5s
 fuzz ./backends/acpagent FuzzChunkOf 10s
 
-# Every benchmark once, so none rots; the figures are for `go test -bench`.
-go test -run '^$' -bench . -benchtime=1x ./... >/dev/null
+# Every benchmark once, so none rots; the figures are for `go test -bench`,
+# and are printed here only when a benchmark fails.
+bench_log=$(mktemp)
+trap 'rm -f "$bench_log"' EXIT
+if ! go test -run '^$' -bench . -benchtime=1x ./... >"$bench_log" 2>&1; then
+  cat "$bench_log" >&2
+  echo "a benchmark failed (above)" >&2
+  exit 1
+fi
+echo "benchmarks: each ran once"
