@@ -501,6 +501,19 @@ func TestWatchdogIgnoresASlowEditor(t *testing.T) {
 	assert.Len(t, f.starts(), 1, "the CLI was not restarted")
 }
 
+// The watchdog is not moved for each line the CLI writes; a turn that
+// streams for several watchdog periods, never silent for one, runs to its
+// end all the same.
+func TestWatchdogLetsASteadyStreamRun(t *testing.T) {
+	f := newFakeRun(t, "steady", func(cfg *Config) { cfg.Watchdog = 200 * time.Millisecond })
+	c := f.open(backends.Options{SessionID: "s1"})
+	sink := &fakeSink{}
+	_, err := query(t, c, context.Background(), "go", sink)
+	require.NoError(t, err)
+	assert.Equal(t, "01234567", sink.tokens.String())
+	assert.Len(t, f.starts(), 1, "the CLI was not restarted")
+}
+
 // An idle session's process is stopped (Suspend) and the next query starts
 // a new one that resumes the conversation.
 func TestSuspendStopsTheProcessAndTheNextQueryResumes(t *testing.T) {
