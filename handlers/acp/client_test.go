@@ -77,7 +77,39 @@ type client struct {
 	done   chan int
 	nextID int
 	mu     sync.Mutex // guards w and nextID
+	out    *pausableReader
 }
+
+// pausableReader is the client's end of Tether's output. While it is
+// paused the client reads nothing, so Tether's writes block, as they do
+// for an editor that is busy elsewhere.
+type pausableReader struct {
+	r      io.Reader
+	mu     sync.Mutex
+	cond   *sync.Cond
+	paused bool
+}
+
+func (p *pausableReader) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	for p.paused {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+	return p.r.Read(b)
+}
+
+func (p *pausableReader) setPaused(paused bool) {
+	p.mu.Lock()
+	p.paused = paused
+	p.mu.Unlock()
+	p.cond.Broadcast()
+}
+
+// pause stops reading Tether's output (after the read in progress, if
+// any); resume reads on.
+func (c *client) pause()  { c.out.setPaused(true) }
+func (c *client) resume() { c.out.setPaused(false) }
 
 type option func(*handlers.Config)
 
@@ -111,7 +143,9 @@ func start(t testing.TB, opts ...option) *client {
 		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	go c.read(bufio.NewReader(outR))
+	c.out = &pausableReader{r: outR}
+	c.out.cond = sync.NewCond(&c.out.mu)
+	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
 		c.w.Close()
 		select {
