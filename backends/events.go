@@ -158,6 +158,12 @@ type Decision struct {
 	// A backend whose agent tells "cancelled" from "rejected" (ACP) says
 	// so.
 	Withdrawn bool
+	// CancelTurn is set on the deny of an editor that answered "the user
+	// cancelled the turn" (ACP's "cancelled" outcome, which its clients
+	// send after session/cancel): the session ends the turn "cancelled"
+	// before the backend hears the deny, so the turn never ends otherwise
+	// however its cancel and this answer race.
+	CancelTurn bool
 }
 
 // ToolCall is a call of an editor-declared tool.

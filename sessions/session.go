@@ -334,13 +334,12 @@ func (s *Session) startNext() {
 			continue
 		}
 		j.stopWatch = nil
-		var ctx context.Context
-		ctx, s.turnCancel = context.WithCancelCause(j.Ctx)
-		s.running = j
+		ctx, cancel := context.WithCancelCause(j.Ctx)
+		s.running, s.turnCancel = j, cancel
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.runTurn(ctx, j)
+			s.runTurn(ctx, cancel, j)
 			s.send(cmdTurnDone{}) // the inbox is open: it closes only once no turn runs
 		}()
 	}

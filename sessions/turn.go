@@ -44,8 +44,8 @@ type TurnResult struct {
 }
 
 // runTurn runs one job on the turn goroutine (see Session). It delivers the
-// turn's events and then its reply, and returns.
-func (s *Session) runTurn(ctx context.Context, j *job) {
+// turn's events and then its reply, and returns. cancel cancels ctx.
+func (s *Session) runTurn(ctx context.Context, cancel context.CancelCauseFunc, j *job) {
 	start := time.Now()
 	defer s.jobEnded()
 	if j.suspend {
@@ -122,7 +122,7 @@ func (s *Session) runTurn(ctx context.Context, j *job) {
 	s.mu.Unlock()
 	s.recordSwitch(switchModel, switchMode)
 
-	sink := &turnSink{s: s, ctx: ctx, ev: ev, rec: s.beginRecord(turn.Prompt), unrecorded: unrecordedText{at: time.Now()}}
+	sink := &turnSink{s: s, ctx: ctx, cancel: cancel, ev: ev, rec: s.beginRecord(turn.Prompt), unrecorded: unrecordedText{at: time.Now()}}
 	s.setStatus(ev, StateBusy, "")
 	res, err := s.conn.Query(ctx, turn, sink)
 	// No permission request outlives its turn: whatever is still pending
@@ -201,6 +201,7 @@ func (s *Session) turnError(ctx context.Context, err error) error {
 type turnSink struct {
 	s       *Session
 	ctx     context.Context
+	cancel  context.CancelCauseFunc // cancels ctx: a decision may cancel the turn
 	ev      Events
 	text    Text
 	asked   []string // permission request ids of this turn, still pending
@@ -313,7 +314,7 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 		req.Rule = rule.String()
 	}
 	id := uuid.NewString()
-	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) }, t.recordDecision(req))
+	p, ask := t.s.broker.ask(id, t.s.instance, req, rule, func(reason string) { t.noteWithdrawn(id, reason) }, t.decided(req))
 	if !ask {
 		return p
 	}
@@ -326,15 +327,21 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 	return p
 }
 
-// recordDecision returns what records the decision on req in the store,
-// with the rule "always" remembered; nil when the turn is not recorded.
-// It may run on any goroutine that decides (the dialect's, answering).
-func (t *turnSink) recordDecision(req backends.PermissionRequest) func(backends.Decision) {
-	if t.rec == nil {
-		return nil
-	}
-	rec := t.rec
+// decided returns what the broker tells of the decision on req, just
+// before the backend hears it, on whatever goroutine decides (the
+// dialect's, answering): a decision that cancels the turn cancels it
+// first, so the backend sees the deny within a cancelled turn; and the
+// decision is recorded in the store (when the turn is), with the rule
+// "always" remembered.
+func (t *turnSink) decided(req backends.PermissionRequest) func(backends.Decision) {
+	cancel, rec := t.cancel, t.rec
 	return func(d backends.Decision) {
+		if d.CancelTurn {
+			cancel(errSessionCancel)
+		}
+		if rec == nil {
+			return
+		}
 		p := store.Permission{ToolUseID: req.ToolUseID, Tool: req.ToolName, Allow: d.Allow, Reason: d.Reason}
 		if d.Allow && d.Remember {
 			p.Rule = req.Rule

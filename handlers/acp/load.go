@@ -162,12 +162,7 @@ func (r *replayer) TurnEnded(t sessions.StoredTurn) {
 		return // running, or cut off: nothing is known of its tool calls
 	}
 	for _, id := range r.unended {
-		r.d.notify(r.sessionID, schema.SessionToolCallUpdate{
-			SessionUpdate: "tool_call_update",
-			ToolCallId:    schema.ToolCallId(id),
-			Status:        ptr(schema.ToolCallStatusFailed),
-			Content:       []schema.ToolCallContent{schema.ToolContent(schema.TextBlock("not run: the turn ended first"))},
-		})
+		r.p.unended(id)
 	}
 }
 

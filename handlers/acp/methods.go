@@ -187,13 +187,15 @@ func (d *Dialect) prompt(ctx context.Context, req *rpc.Request) {
 			SessionUpdate: "session_info_update", Title: &title, UpdatedAt: ptr(now.Format(time.RFC3339Nano)),
 		})
 	}
+	ev := s.presenter(d).turn()
 	d.reg.Prompt(sessions.Prompt{
 		Options:   sessions.Options{SessionID: s.id},
 		MustExist: true,
 		Turn:      backends.Turn{Prompt: content},
 		Ctx:       ctx,
-		Events:    s.presenter(d).turn(),
+		Events:    ev,
 		Reply: func(res sessions.TurnResult, err error) {
+			ev.end()
 			d.mu.Lock()
 			s.updatedAt = time.Now().UTC()
 			d.mu.Unlock()

@@ -81,7 +81,8 @@ func decision(res schema.RequestPermissionResponse, err error) backends.Decision
 	case err != nil:
 		return backends.Decision{Reason: "the editor could not be asked: " + err.Error()}
 	case res.Outcome.Cancelled != nil:
-		return backends.Decision{Reason: "cancelled in the editor"}
+		// ACP: the prompt turn was cancelled before the user answered.
+		return backends.Decision{Reason: "cancelled in the editor", CancelTurn: true}
 	case res.Outcome.Selected == nil:
 		return backends.Decision{Reason: "the editor answered no option"}
 	}

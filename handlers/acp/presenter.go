@@ -78,6 +78,31 @@ func (p *presenter) turn() *turnPresenter {
 type turnPresenter struct {
 	*presenter
 	out *rpc.Outbox
+	// shown are the tool calls this turn showed (tool_call); those of them
+	// still unfinished when it ends are marked failed (end).
+	shown []string
+}
+
+func (t *turnPresenter) ToolUse(u backends.ToolUse) {
+	t.shown = append(t.shown, u.ID)
+	t.presenter.ToolUse(u)
+}
+
+// end is called as the turn's reply is written, on the goroutine that
+// wrote its events (or, for a prompt that never ran, on one that wrote
+// none: shown is empty then, and the presenter's maps are not touched). A
+// tool call the turn ended without finishing (cancelled while it ran or
+// waited for a permission answer, a backend that failed) is marked
+// failed: ACP has no later update for it, and a client would show it
+// pending for good.
+func (t *turnPresenter) end() {
+	for _, id := range t.shown {
+		if _, open := t.tools[id]; open {
+			delete(t.tools, id)
+			t.unended(id)
+		}
+	}
+	t.shown = nil
 }
 
 func (t *turnPresenter) Token(text string)    { t.chunk(t.message, text) }
@@ -291,6 +316,16 @@ func (p *presenter) PermissionWithdrawn(requestID, reason string) {
 		ToolCallId:    id,
 		Status:        ptr(schema.ToolCallStatusFailed),
 		Content:       []schema.ToolCallContent{schema.ToolContent(schema.TextBlock("not run: the permission request was withdrawn (" + reason + ")"))},
+	})
+}
+
+// unended marks tool call id failed: its turn ended before it finished.
+func (p *presenter) unended(id string) {
+	p.notify(schema.SessionToolCallUpdate{
+		SessionUpdate: "tool_call_update",
+		ToolCallId:    schema.ToolCallId(id),
+		Status:        ptr(schema.ToolCallStatusFailed),
+		Content:       []schema.ToolCallContent{schema.ToolContent(schema.TextBlock("not finished: the turn ended first"))},
 	})
 }
 

@@ -118,16 +118,36 @@ func countMethod(ms []message, method string) int {
 	return n
 }
 
-func TestPermissionCancelledOutcomeIsADeny(t *testing.T) {
+// TestPermissionCancelledOutcomeCancelsTheTurn: ACP's "cancelled" outcome
+// means the prompt turn was cancelled before the user answered. The turn
+// ends "cancelled" then, even when the answer reaches Tether before (or
+// without) the session/cancel that caused it, and the tool is denied; a
+// prompt queued behind it still runs, since only session/cancel cancels
+// those.
+func TestPermissionCancelledOutcomeCancelsTheTurn(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	p := c.request("session/prompt", promptText(id, `/tool Bash {}`))
+	p := c.request("session/prompt", promptText(id, "/tool Bash {}\nnever said"))
 	req := c.waitMethod("session/request_permission")
+	q := c.request("session/prompt", promptText(id, "queued"))
 	c.reply(req.ID, map[string]any{"outcome": map[string]any{"outcome": "cancelled"}})
-	before, _ := c.waitResponse(p)
-	last := toolUpdates(t, updatesOf(t, before, id))
-	assert.Equal(t, "failed", last[len(last)-1]["status"])
-	assert.Contains(t, last[len(last)-1]["content"].([]any)[0].(map[string]any)["content"].(map[string]any)["text"], "cancelled in the editor")
+	before, resp := c.waitResponse(p)
+	require.Nil(t, resp.Error)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal(resp.Result, &res))
+	assert.Equal(t, "cancelled", res["stopReason"])
+	calls := toolUpdates(t, updatesOf(t, before, id))
+	require.Len(t, calls, 2)
+	assert.Equal(t, map[string]any{
+		"sessionUpdate": "tool_call_update", "toolCallId": "toolu_mock_1", "status": "failed",
+		"content": []any{map[string]any{"type": "content", "content": map[string]any{"type": "text", "text": "not finished: the turn ended first"}}},
+	}, calls[1], "the tool call does not stay pending")
+	assert.NotContains(t, chunks(t, updatesOf(t, before, id)), "never said")
+
+	_, resp = c.waitResponse(q)
+	require.Nil(t, resp.Error)
+	require.NoError(t, json.Unmarshal(resp.Result, &res))
+	assert.Equal(t, "end_turn", res["stopReason"])
 }
 
 func TestCancelWithAPendingPermission(t *testing.T) {
