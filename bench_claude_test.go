@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -85,11 +86,17 @@ var cliArgs = []string{
 // stop closes stdin, waits for it, and kills what is left of its group.
 func startProc(b *testing.B, env []string, path string, args ...string) (in io.WriteCloser, out *bufio.Reader, cmd *exec.Cmd, stop func()) {
 	b.Helper()
+	return startProcStderr(b, env, io.Discard, path, args...)
+}
+
+// startProcStderr is startProc with the process's stderr going to stderr.
+func startProcStderr(b *testing.B, env []string, stderr io.Writer, path string, args ...string) (in io.WriteCloser, out *bufio.Reader, cmd *exec.Cmd, stop func()) {
+	b.Helper()
 	cmd = exec.Command(path, args...)
 	cmd.Env = env
 	cmd.Dir = b.TempDir()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stderr = io.Discard
+	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -120,7 +127,8 @@ func startProc(b *testing.B, env []string, path string, args ...string) (in io.W
 }
 
 // readUntil reads lines until one contains marker; it returns how many
-// lines contained count.
+// lines contained count. A JSON-RPC error on the way fails the benchmark
+// rather than leaving it waiting for a marker that never comes.
 func readUntil(b *testing.B, r *bufio.Reader, marker, count string) int {
 	b.Helper()
 	n := 0
@@ -131,6 +139,9 @@ func readUntil(b *testing.B, r *bufio.Reader, marker, count string) int {
 		}
 		if err != nil {
 			b.Fatalf("waiting for %s: %v", marker, err)
+		}
+		if bytes.Contains(line, []byte(`"error":{"code"`)) {
+			b.Fatalf("waiting for %s, Tether answered an error: %s", marker, line)
 		}
 		if count != "" && bytes.Contains(line, []byte(count)) {
 			n++
@@ -172,13 +183,19 @@ func bareSecondTurn(b *testing.B, cli string, env []string) time.Duration {
 
 // tetherSecondTurn drives the same through the Tether binary, and returns
 // the second turn's time, Tether's CPU time during it, and its peak RSS.
+// secondTurnRuns numbers tetherSecondTurn's runs.
+var secondTurnRuns atomic.Int64
+
 func tetherSecondTurn(b *testing.B, bin, cli string, env []string) (time.Duration, time.Duration, int64) {
 	in, out, cmd, stop := startProc(b, env, bin, "--claude-path", cli, "--backend", "claude")
 	defer stop()
 	cwd := b.TempDir()
+	// A session id of its own: the store keeps each run's session, with
+	// the cwd it ran in, for the rest of the benchmark.
+	session := fmt.Sprint("bench-", secondTurnRuns.Add(1))
 	query := func(id int, prompt string) string {
-		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/query","params":{"sessionId":"bench","prompt":%q,"cwd":%q,"model":%q}}`,
-			id, prompt, cwd, claudetest.Model)
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/query","params":{"sessionId":%q,"prompt":%q,"cwd":%q,"model":%q}}`,
+			id, session, prompt, cwd, claudetest.Model)
 	}
 	writeLine(b, in, query(1, "first question"))
 	readUntil(b, out, `"id":1,"result"`, "")
