@@ -21,6 +21,9 @@ type recorder struct {
 	notes []string
 	// asked, when set, gets each permission request as it is made.
 	asked chan PermissionRequest
+	// onRequest, when set, is called with each permission request as the
+	// editor would see it, before the recorder goes on.
+	onRequest func(PermissionRequest)
 }
 
 func (r *recorder) add(format string, args ...any) {
@@ -45,6 +48,9 @@ func (r *recorder) Usage(backends.ContextUsage)      { r.add("usage") }
 func (r *recorder) Commands([]backends.Command)      { r.add("commands") }
 func (r *recorder) PermissionRequested(p PermissionRequest) {
 	r.add("request %s", p.ID)
+	if r.onRequest != nil {
+		r.onRequest(p)
+	}
 	if r.asked != nil {
 		r.asked <- p
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +31,30 @@ func TestRememberedRuleAllowsWithoutAskingInTheSameSession(t *testing.T) {
 	d := wait(t, b.decisions)
 	assert.True(t, d.Allow, "the rule remembered covers the same request")
 	assert.Len(t, rec.asked, 0, "and nobody was asked")
+}
+
+// An editor that sees a permission request and lists the sessions at once
+// finds the session waiting_permission, not busy; the status event still
+// follows the request.
+func TestASessionIsWaitingAsSoonAsItsRequestIsSeen(t *testing.T) {
+	b := &fakeBackend{askFirst: true, decisions: make(chan backends.Decision, 1)}
+	r := newTestRegistry(t, b)
+	seen := make(chan string, 1)
+	rec := &recorder{asked: make(chan PermissionRequest, 1)}
+	rec.onRequest = func(PermissionRequest) {
+		for _, info := range r.List() {
+			seen <- info.Status
+		}
+	}
+	done := ask(r, context.Background(), rec, "s", "one")
+	p := wait(t, rec.asked)
+	assert.Equal(t, StateWaitingPermission, wait(t, seen))
+	require.NoError(t, r.Respond(p.ID, backends.Decision{Allow: true}))
+	require.NoError(t, wait(t, done).err)
+	lines := rec.lines()
+	i := slices.Index(lines, "request "+p.ID)
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, "status "+StateWaitingPermission, lines[i+1])
 }
 
 // A session closed and made again under the same id, in one go, is a new

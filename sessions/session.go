@@ -445,10 +445,15 @@ func (s *Session) cancelledResult() TurnResult {
 
 // setStatus records the state and tells ev.
 func (s *Session) setStatus(ev Events, state, detail string) {
+	s.recordStatus(state)
+	ev.Status(Status{State: state, Detail: detail})
+}
+
+// recordStatus records the state, which List reports.
+func (s *Session) recordStatus(state string) {
 	s.mu.Lock()
 	s.status = state
 	s.mu.Unlock()
-	ev.Status(Status{State: state, Detail: detail})
 }
 
 // Info describes a session for a session list.

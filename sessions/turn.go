@@ -319,10 +319,17 @@ func (t *turnSink) AskPermission(req backends.PermissionRequest) backends.Permis
 		return p
 	}
 	t.asked = append(t.asked, id)
-	t.ev.PermissionRequested(PermissionRequest{ID: id, PermissionRequest: req})
-	if !t.waiting {
+	// The session is waiting_permission (session/list says so) from the
+	// moment the editor can see the request; the status event follows
+	// the request on the wire.
+	first := !t.waiting
+	if first {
 		t.waiting = true
-		t.s.setStatus(t.ev, StateWaitingPermission, req.ToolName)
+		t.s.recordStatus(StateWaitingPermission)
+	}
+	t.ev.PermissionRequested(PermissionRequest{ID: id, PermissionRequest: req})
+	if first {
+		t.ev.Status(Status{State: StateWaitingPermission, Detail: req.ToolName})
 	}
 	return p
 }
