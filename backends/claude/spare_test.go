@@ -11,6 +11,24 @@ import (
 	"github.com/tether-dev/tether/backends"
 )
 
+// A session opened ahead (session/open) has its CLI started by Open: the
+// first query starts nothing more, and its text comes from that process.
+func TestAnOpenedSessionsFirstQueryStartsNoCLI(t *testing.T) {
+	f := newFakeRun(t, "stream", nil)
+	t.Cleanup(func() { assert.NoError(t, f.b.Close(context.Background())) })
+
+	a := f.open(backends.Options{SessionID: "a", Model: "claude-fake"})
+	require.NotNil(t, a.proc)
+	require.Len(t, f.starts(), 1, "Open started the CLI")
+	sink := &fakeSink{}
+	_, err := query(t, a, context.Background(), "Say hello", sink)
+	require.NoError(t, err)
+	assert.NotEmpty(t, sink.tokens.String())
+	starts := f.starts()
+	require.Len(t, starts, 1, "the query started no CLI")
+	assert.Equal(t, a.proc.pid, int(starts[0]["pid"].(float64)), "the opened process answered")
+}
+
 // With --claude-spare 1, a second session with the options of the first
 // takes a CLI that was started ahead: its Open starts nothing, and its
 // first query is answered by that process. A spare nobody takes stops
