@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/store"
 )
 
 // driveEvent is one line drive.mjs prints (testdata/acp/README.md).
@@ -236,7 +238,9 @@ func TestNoACPAgentProcessOutlivesAKilledTether(t *testing.T) {
 	api := fakeClaude(t)
 	mark := newMark()
 	cmd := exec.Command(tetherBinary(t), "--framing", "ndjson", "--agent", "claude-acp="+tl.node+" "+tl.claudeACP, "--backend", "claude-acp")
-	cmd.Env = os.Environ()
+	// A store of its own: the shared one keeps session "s", with this
+	// run's cwd, for a later run (-count).
+	cmd.Env = append(os.Environ(), store.EnvStateDir+"="+t.TempDir())
 	for name, value := range tl.claudeAgent(t, api.URL(), mark).Env {
 		cmd.Env = append(cmd.Env, name+"="+value)
 	}
