@@ -9,15 +9,18 @@
 // [backends.Sink.CallTool] and feeds the answers back to the model until it
 // stops.
 //
-// The official SDK (github.com/openai/openai-go/v3) owns the wire format,
-// SSE decoding and retries (429 honouring Retry-After, 5xx, connection
-// errors). One SDK client and one http.Client, made by [New], serve every
-// session; a conn owns only its history.
+// The package speaks the API itself, with a small client of its own: the
+// wire types (chatapi.go), the request and its retries (client.go: 429
+// honouring Retry-After, 5xx, connection errors) and the event-stream
+// reader (sse.go). It does not use the official openai-go SDK, whose
+// package initialisation alone cost every Tether process about 7 MB of
+// memory at start-up, openai backend used or not, for the one streaming
+// call the backend makes. One client and one http.Client, made by [New],
+// serve every session; a conn owns only its history.
 package openai
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,9 +30,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 
 	"github.com/tether-dev/tether/backends"
 )
@@ -44,9 +44,9 @@ const (
 	// DefaultModel is used when neither --openai-model nor the session
 	// names one: a small, cheap current OpenAI model. Local servers have
 	// their own model names, so users of those pass one.
-	DefaultModel = openai.ChatModelGPT5_4Mini
+	DefaultModel = "gpt-5.4-mini"
 	// DefaultMaxRetries is how often a request is retried after a 429, a
-	// 5xx or a connection error (the SDK's own default).
+	// 5xx or a connection error (the default of OpenAI's own SDKs).
 	DefaultMaxRetries = 2
 	// DefaultMaxTurns bounds the model requests of one query when the
 	// session sets no maxTurns: each tool round trip costs one.
@@ -58,12 +58,18 @@ const (
 	DefaultWatchdog = 10 * time.Minute
 )
 
-// Environment variables the backend reads. They are the SDK's own names,
-// but the backend reads them itself and hands the values to the SDK, so
-// what Available reports is what requests use.
+// Environment variables the backend reads, by the names OpenAI's SDKs
+// use. New reads them once, so what Available reports is what requests
+// use.
 const (
 	EnvAPIKey  = "OPENAI_API_KEY"
 	EnvBaseURL = "OPENAI_BASE_URL"
+	// EnvOrgID and EnvProjectID, when set, are sent as the
+	// OpenAI-Organization and OpenAI-Project headers; EnvCustomHeaders
+	// holds more headers, one "Name: value" a line.
+	EnvOrgID         = "OPENAI_ORG_ID"
+	EnvProjectID     = "OPENAI_PROJECT_ID"
+	EnvCustomHeaders = "OPENAI_CUSTOM_HEADERS"
 )
 
 // Config configures the backend. RegisterFlags fills it from the command
@@ -102,12 +108,12 @@ func RegisterFlags(fs *flag.FlagSet) *Config {
 }
 
 // Backend is the OpenAI-compatible backend. It is safe for concurrent use:
-// every session opens its own conn from it, and all of them share its SDK
+// every session opens its own conn from it, and all of them share its
 // client and the http.Client underneath.
 type Backend struct {
 	cfg     Config
 	log     *slog.Logger
-	client  openai.Client
+	client  *client
 	keyFrom string // where the API key came from, for messages
 	urlFrom string // where the base URL came from (a flag, a variable), for messages
 }
@@ -157,16 +163,26 @@ func New(cfg Config, log *slog.Logger) *Backend {
 	transport.ResponseHeaderTimeout = cfg.Watchdog
 	httpClient := &http.Client{Transport: transport}
 
-	// Every option is explicit: the SDK would otherwise take the base URL
-	// and key from the environment by itself, behind Available's back.
-	client := openai.NewClient(
-		option.WithBaseURL(cfg.BaseURL),
-		option.WithAPIKey(cfg.APIKey),
-		option.WithHTTPClient(httpClient),
-		option.WithMaxRetries(retries),
-		option.WithMaxRetryDelay(time.Minute),
-	)
+	client := newClient(httpClient, cfg.BaseURL, cfg.APIKey, envHeaders(), retries)
 	return &Backend{cfg: cfg, log: log.With("backend", Name), client: client, keyFrom: keyFrom, urlFrom: urlFrom}
+}
+
+// envHeaders are the headers the environment asks every request to carry
+// (EnvOrgID, EnvProjectID, EnvCustomHeaders), as OpenAI's SDKs send them.
+func envHeaders() http.Header {
+	h := http.Header{}
+	if v := os.Getenv(EnvOrgID); v != "" {
+		h.Set("OpenAI-Organization", v)
+	}
+	if v := os.Getenv(EnvProjectID); v != "" {
+		h.Set("OpenAI-Project", v)
+	}
+	for line := range strings.SplitSeq(os.Getenv(EnvCustomHeaders), "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) != "" {
+			h.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		}
+	}
+	return h
 }
 
 // Name implements [backends.Backend].
@@ -245,7 +261,7 @@ func (b *Backend) Open(_ context.Context, opts backends.Options) (backends.Conn,
 	// The system prompt is an option of the session, not a message of its
 	// stored history: it leads every request, stored or not.
 	if opts.SystemPrompt != "" {
-		c.history = append(c.history, openai.SystemMessage(opts.SystemPrompt))
+		c.history = append(c.history, systemMessage(opts.SystemPrompt))
 	}
 	if err := c.load(); err != nil {
 		return nil, fmt.Errorf("%w: openai: %w", backends.ErrFailed, err)
@@ -263,14 +279,4 @@ func (b *Backend) modelFor(opts backends.Options, turn backends.Turn) string {
 		return opts.Model
 	}
 	return b.cfg.Model
-}
-
-// rawJSONString unquotes a JSON string value, or returns "" when raw is
-// not one (null, absent, another type).
-func rawJSONString(raw string) string {
-	var s string
-	if raw == "" || json.Unmarshal([]byte(raw), &s) != nil {
-		return ""
-	}
-	return s
 }

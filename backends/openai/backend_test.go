@@ -84,7 +84,7 @@ func TestToolsWithoutParametersAndBadParameters(t *testing.T) {
 	assert.JSONEq(t, `{"type":"object","properties":{}}`, string(tools[0].Function.Parameters))
 }
 
-// TestManySessionsAtOnce streams 50 sessions through one Backend (one SDK
+// TestManySessionsAtOnce streams 50 sessions through one Backend (one
 // client, one http.Client) at the same time; each must get exactly its own
 // answer, and -race must stay quiet.
 func TestManySessionsAtOnce(t *testing.T) {

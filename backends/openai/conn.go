@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/openai/openai-go/v3"
-
 	"github.com/tether-dev/tether/backends"
 )
 
@@ -21,12 +19,12 @@ const (
 
 // conn is one session's conversation. The session's actor owns it: Query
 // runs on one goroutine at a time and Close once after the last Query, so
-// nothing here is locked. It starts no goroutines; the HTTP client and
-// the SDK client belong to the Backend and are shared.
+// nothing here is locked. It starts no goroutines; the client and its
+// http.Client belong to the Backend and are shared.
 type conn struct {
 	b        *Backend
 	opts     backends.Options
-	tools    []openai.ChatCompletionToolUnionParam
+	tools    []tool
 	declared map[string]bool // names of the tools the editor declared
 	maxTurns int
 	log      *slog.Logger
@@ -34,7 +32,7 @@ type conn struct {
 	// history is the whole conversation, sent with every request. Query
 	// keeps it valid for the API whatever happens: every assistant tool
 	// call is followed by its tool message.
-	history []openai.ChatCompletionMessageParamUnion
+	history []message
 	calls   int // tool calls seen, to name those a server sent without id
 	closed  bool
 }
@@ -59,7 +57,7 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	model := c.b.modelFor(c.opts, turn)
 
 	for round := 1; ; round++ {
-		r, err := stream(ctx, &c.b.client, c.params(model), c.b.cfg.Watchdog, sink)
+		r, err := stream(ctx, c.b.client, c.request(model), c.b.cfg.Watchdog, sink)
 		res.NumTurns = round
 		addUsage(&res.Usage, r)
 		if ctx.Err() != nil {
@@ -120,15 +118,14 @@ func (c *conn) Query(ctx context.Context, turn backends.Turn, sink backends.Sink
 	}
 }
 
-// params is the request for the current history.
-func (c *conn) params(model string) openai.ChatCompletionNewParams {
-	return openai.ChatCompletionNewParams{
-		Model:    model,
-		Messages: c.history,
-		Tools:    c.tools,
-		StreamOptions: openai.ChatCompletionStreamOptionsParam{
-			IncludeUsage: openai.Bool(true),
-		},
+// request is the request for the current history.
+func (c *conn) request(model string) *chatRequest {
+	return &chatRequest{
+		Model:         model,
+		Messages:      c.history,
+		Tools:         c.tools,
+		Stream:        true,
+		StreamOptions: streamOptions{IncludeUsage: true},
 	}
 }
 
@@ -152,7 +149,7 @@ func (c *conn) load() error {
 		return fmt.Errorf("loading the session's stored conversation: %w", err)
 	}
 	for i, raw := range msgs {
-		var m openai.ChatCompletionMessageParamUnion
+		var m message
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return fmt.Errorf("the session's stored conversation: message %d is not a chat message: %w", i+1, err)
 		}
@@ -218,13 +215,13 @@ func addUsage(u *backends.Usage, r *reply) {
 // userMessage is a prompt as a user message: plain text, or text and image
 // parts when it carries images (models without vision answer 400, which
 // names the problem).
-func userMessage(prompt []backends.Content) openai.ChatCompletionMessageParamUnion {
+func userMessage(prompt []backends.Content) message {
 	if !backends.HasImages(prompt) {
-		return openai.UserMessage(backends.PromptText(prompt))
+		return message{Role: roleUser, Content: textContent(backends.PromptText(prompt))}
 	}
-	var parts []openai.ChatCompletionContentPartUnionParam
+	var parts []contentPart
 	if text := backends.PromptText(prompt); text != "" {
-		parts = append(parts, openai.TextContentPart(text))
+		parts = append(parts, contentPart{Type: "text", Text: text})
 	}
 	for _, c := range prompt {
 		if c.Type != backends.ContentImage {
@@ -234,7 +231,7 @@ func userMessage(prompt []backends.Content) openai.ChatCompletionMessageParamUni
 		if c.Data != "" {
 			url = "data:" + c.MimeType + ";base64," + c.Data
 		}
-		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: url}))
+		parts = append(parts, contentPart{Type: "image_url", ImageURL: &imageURL{URL: url}})
 	}
-	return openai.UserMessage(parts)
+	return message{Role: roleUser, Content: partsContent(parts)}
 }

@@ -8,15 +8,12 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/packages/ssestream"
-
 	"github.com/tether-dev/tether/backends"
 )
 
 // failedError is a failed turn: a message that tells the user what to do,
 // over the error it explains. It matches backends.ErrFailed with
-// errors.Is, and the cause (an *openai.Error, a net error, errTruncated)
+// errors.Is, and the cause (an *APIError, a net error, errTruncated)
 // with errors.Is and errors.As.
 type failedError struct {
 	msg   string
@@ -27,13 +24,13 @@ func (e *failedError) Error() string   { return backends.ErrFailed.Error() + ": 
 func (e *failedError) Unwrap() []error { return []error{backends.ErrFailed, e.cause} }
 
 // failure explains err, the end of a request for model that got r so far.
-// The SDK has already retried what is worth retrying (429, 5xx, refused
+// The client has already retried what is worth retrying (429, 5xx, refused
 // connections), so whatever arrives here is final for this turn.
 func (b *Backend) failure(err error, model string, r *reply) error {
 	base := b.cfg.BaseURL
 	var msg string
-	var apiErr *openai.Error
-	var streamErr *ssestream.StreamError
+	var apiErr *APIError
+	var streamErr *streamError
 	switch {
 	case errors.As(err, &apiErr):
 		msg = b.statusMessage(apiErr, model)
@@ -65,9 +62,9 @@ func (b *Backend) failure(err error, model string, r *reply) error {
 
 // statusMessage explains an error status; detail is the server's own
 // message (OpenAI's masks keys).
-func (b *Backend) statusMessage(e *openai.Error, model string) string {
+func (b *Backend) statusMessage(e *APIError, model string) string {
 	detail := strings.TrimSpace(e.Message)
-	if detail == "" && e.Response != nil {
+	if detail == "" {
 		detail = http.StatusText(e.StatusCode)
 	}
 	detail = cut(detail, 300)
@@ -94,10 +91,8 @@ func (b *Backend) statusMessage(e *openai.Error, model string) string {
 		return msg
 	case http.StatusTooManyRequests:
 		msg := fmt.Sprintf("rate limited by %s (%s) after %d retries: %s", base, status, b.cfg.MaxRetries, detail)
-		if e.Response != nil {
-			if ra := e.Response.Header.Get("Retry-After"); ra != "" {
-				msg += " (Retry-After: " + ra + ")"
-			}
+		if ra := e.Header.Get("Retry-After"); ra != "" {
+			msg += " (Retry-After: " + ra + ")"
 		}
 		return msg
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	sdk "github.com/openai/openai-go/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +46,7 @@ func TestUnauthorized(t *testing.T) {
 	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL(), MaxRetries: -1}), backends.Options{})
 
 	err := queryFails(t, conn, "hi")
-	var apiErr *sdk.Error
+	var apiErr *oai.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusUnauthorized, apiErr.StatusCode)
 	assert.Contains(t, err.Error(), "401 Unauthorized")
@@ -92,7 +91,7 @@ func TestRateLimitedRetriesAfterTheServersDelay(t *testing.T) {
 	assert.Equal(t, "Made it.", sink.text())
 	assert.Equal(t, backends.StopEndTurn, res.StopReason)
 	assert.Len(t, f.recordedRequests(), 2)
-	// The SDK's own backoff before a first retry is at most 0.5s; waiting
+	// The client's own backoff before a first retry is at most 0.5s; waiting
 	// a full second shows the server's Retry-After was honoured.
 	assert.GreaterOrEqual(t, elapsed, time.Second)
 	assert.Len(t, f.recordedRequests()[1].Body.Messages, 1, "the retry sends the same history, once")

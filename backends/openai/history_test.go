@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 
@@ -132,4 +133,22 @@ func TestAnUnreadableHistoryFailsTheStart(t *testing.T) {
 	_, err = b.Open(testCtx(t), backends.Options{History: &memoryHistory{msgs: []json.RawMessage{json.RawMessage(`[1]`)}}})
 	require.ErrorIs(t, err, backends.ErrFailed)
 	assert.ErrorContains(t, err, "message 1")
+}
+
+// A session stored while the openai-go SDK encoded the history
+// (testdata/history-v1.json) continues: its messages go on the wire as
+// they were stored.
+func TestAStoredV1HistoryIsSentAsStored(t *testing.T) {
+	raw, err := os.ReadFile("testdata/history-v1.json")
+	require.NoError(t, err)
+	var stored []json.RawMessage
+	require.NoError(t, json.Unmarshal(raw, &stored))
+	f := newFakeServer(t, textReply("Go on."))
+	conn := open(t, newBackend(t, oai.Config{BaseURL: f.baseURL()}), backends.Options{History: &memoryHistory{msgs: stored}})
+	_, err = conn.Query(testCtx(t), backends.Turn{Prompt: backends.TextPrompt("next")}, &fakeSink{})
+	require.NoError(t, err)
+
+	want, err := json.Marshal(append(stored, json.RawMessage(`{"role":"user","content":"next"}`)))
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(field(t, f.recordedRequests()[0].Body.Raw, "messages")))
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestMain fails the package if any goroutine outlives the tests: a conn
-// starts none, and the SDK's reads end with their requests.
+// starts none, and the client's reads end with their requests.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

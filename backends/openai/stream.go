@@ -1,13 +1,14 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"time"
-
-	"github.com/openai/openai-go/v3"
 
 	"github.com/tether-dev/tether/backends"
 )
@@ -20,7 +21,7 @@ type reply struct {
 	chunks   int    // chunks received
 	finish   string // finish_reason of choice 0; "" if the stream never said
 	refusal  bool
-	usage    openai.CompletionUsage
+	usage    usage
 	hasUsage bool
 }
 
@@ -31,15 +32,28 @@ type toolCall struct {
 	args strings.Builder
 }
 
+// streamError is an error event inside a stream that had started well.
+type streamError struct {
+	Message string
+}
+
+func (e *streamError) Error() string { return "error event in the stream: " + e.Message }
+
 // stream sends one request and reads its response to the end, passing
 // text and reasoning to sink as they arrive. It runs on the goroutine of
-// Query and starts none of its own: the SDK reads the body on this
-// goroutine, and cancelling ctx aborts the HTTP request and so the read.
+// Query and starts none of its own: the body is read on this goroutine,
+// and cancelling ctx aborts the HTTP request and so the read.
 //
-// The error is the SDK's (API status, transport, a stream error event);
+// The error is the client's (an *APIError, a transport error), the body's
+// (a connection that broke), a *streamError, or a chunk that is not JSON;
 // a stream that ended without a finish_reason is reported by the caller,
 // which knows what was received.
-func stream(ctx context.Context, client *openai.Client, params openai.ChatCompletionNewParams, watchdog time.Duration, sink backends.Sink) (*reply, error) {
+func stream(ctx context.Context, c *client, req *chatRequest, watchdog time.Duration, sink backends.Sink) (*reply, error) {
+	r := &reply{}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return r, fmt.Errorf("encoding the request: %w", err)
+	}
 	// The idle watchdog aborts a stream that goes silent. It is stopped
 	// while a chunk is handed to the sink, so a slow editor never makes a
 	// healthy server look stalled.
@@ -47,51 +61,77 @@ func stream(ctx context.Context, client *openai.Client, params openai.ChatComple
 	// ResponseHeaderTimeout is the watchdog.
 	sctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	s := client.Chat.Completions.NewStreaming(sctx, params)
-	defer s.Close()
+	res, err := c.streamChat(sctx, body)
+	if err != nil {
+		return r, err
+	}
+	defer res.Body.Close()
 	idle := time.AfterFunc(watchdog, func() { abort(errStalled) })
 	defer idle.Stop()
-	r := &reply{}
+	err = r.read(newSSEReader(res.Body), idle, watchdog, sink)
+	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStalled) {
+		return r, errStalled
+	}
+	return r, err
+}
+
+// read reads the events of a response until [DONE], an error event or the
+// end of the body, which it reports as nil.
+func (r *reply) read(events *sseReader, idle *time.Timer, watchdog time.Duration, sink backends.Sink) error {
+	chunks := newChunkDecoder()
 	byIndex := make(map[int64]*toolCall)
-	for s.Next() {
+	for {
+		data, err := events.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the stream: %w", err)
+		}
 		idle.Stop()
-		chunk := s.Current()
+		if bytes.HasPrefix(data, []byte("[DONE]")) {
+			return nil
+		}
+		ch, err := chunks.decode(data)
+		if err != nil {
+			return fmt.Errorf("decoding a stream event: %w: %s", err, cut(string(data), 200))
+		}
+		if ch.Error != nil && string(ch.Error) != "null" {
+			msg, _, _, _ := errorObject(data)
+			if msg == "" {
+				msg = string(ch.Error)
+			}
+			return &streamError{Message: msg}
+		}
 		r.chunks++
-		if chunk.JSON.Usage.Valid() {
-			r.usage, r.hasUsage = chunk.Usage, true
+		if ch.Usage != nil {
+			r.usage, r.hasUsage = *ch.Usage, true
 		}
 		// Only choice 0 exists: the request never asks for n > 1. Some
 		// servers send "choices": null in the usage chunk; ranging over
-		// the nil slice handles that too.
-		for _, choice := range chunk.Choices {
+		// the empty slice handles that too.
+		for i := range ch.Choices {
+			choice := &ch.Choices[i]
 			if choice.Index != 0 {
 				continue
 			}
-			r.delta(choice.Delta, byIndex, sink)
+			r.delta(&choice.Delta, byIndex, sink)
 			if choice.FinishReason != "" {
 				r.finish = choice.FinishReason
 			}
 		}
 		idle.Reset(watchdog)
 	}
-	if ctx.Err() == nil && errors.Is(context.Cause(sctx), errStalled) {
-		return r, errStalled
-	}
-	return r, s.Err()
 }
 
 // errStalled is a stream that went without data for the watchdog period.
 var errStalled = errors.New("stream stalled")
 
 // delta applies one delta of choice 0.
-func (r *reply) delta(d openai.ChatCompletionChunkChoiceDelta, byIndex map[int64]*toolCall, sink backends.Sink) {
-	// Reasoning is not part of the OpenAI schema: DeepSeek and vLLM send
-	// reasoning_content, Ollama and OpenRouter send reasoning.
-	for _, key := range [...]string{"reasoning_content", "reasoning"} {
-		if f, ok := d.JSON.ExtraFields[key]; ok {
-			if text := rawJSONString(f.Raw()); text != "" {
-				sink.Thinking(text)
-			}
+func (r *reply) delta(d *delta, byIndex map[int64]*toolCall, sink backends.Sink) {
+	for _, text := range [...]lenientString{d.ReasoningContent, d.Reasoning} {
+		if text != "" {
+			sink.Thinking(string(text))
 		}
 	}
 	if d.Content != "" {
@@ -103,7 +143,8 @@ func (r *reply) delta(d openai.ChatCompletionChunkChoiceDelta, byIndex map[int64
 		r.text.WriteString(d.Refusal)
 		sink.Token(d.Refusal)
 	}
-	for _, frag := range d.ToolCalls {
+	for i := range d.ToolCalls {
+		frag := &d.ToolCalls[i]
 		call := byIndex[frag.Index]
 		// A fragment with a new id at a known index starts another call:
 		// servers that send whole calls sometimes leave every index 0.

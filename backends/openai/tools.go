@@ -1,14 +1,12 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/tether-dev/tether/backends"
 )
@@ -16,21 +14,17 @@ import (
 // toolParams turns the tools the editor declared into the request's tools.
 // A tool without parameters takes an empty object; parameters that are not
 // a JSON object are the client's mistake and fail the session's start.
-func toolParams(tools []backends.Tool) ([]openai.ChatCompletionToolUnionParam, error) {
-	out := make([]openai.ChatCompletionToolUnionParam, 0, len(tools))
+func toolParams(tools []backends.Tool) ([]tool, error) {
+	out := make([]tool, 0, len(tools))
 	for _, t := range tools {
-		params := shared.FunctionParameters{"type": "object", "properties": map[string]any{}}
-		if raw := strings.TrimSpace(string(t.Parameters)); raw != "" && raw != "null" {
-			params = nil
-			if err := json.Unmarshal(t.Parameters, &params); err != nil || params == nil {
+		params := json.RawMessage(`{"type":"object","properties":{}}`)
+		if raw := bytes.TrimSpace(t.Parameters); len(raw) > 0 && string(raw) != "null" {
+			if raw[0] != '{' || !json.Valid(raw) {
 				return nil, fmt.Errorf("tool %q: parameters must be a JSON Schema object, got %.80s", t.Name, raw)
 			}
+			params = raw
 		}
-		def := shared.FunctionDefinitionParam{Name: t.Name, Parameters: params}
-		if t.Description != "" {
-			def.Description = openai.String(t.Description)
-		}
-		out = append(out, openai.ChatCompletionFunctionTool(def))
+		out = append(out, tool{Type: "function", Function: functionDef{Name: t.Name, Description: t.Description, Parameters: params}})
 	}
 	return out, nil
 }
@@ -126,7 +120,7 @@ func (c *conn) toolList() string {
 }
 
 func (c *conn) appendToolMessage(id, content string) {
-	c.history = append(c.history, openai.ToolMessage(content, id))
+	c.history = append(c.history, toolMessage(content, id))
 }
 
 // assistantMessage is the model's reply as it goes into the history: its
@@ -134,27 +128,23 @@ func (c *conn) appendToolMessage(id, content string) {
 // that are not a JSON object, which become {} (servers such as Ollama
 // reject a history they cannot parse; the tool message that answers the
 // call quotes what the model sent).
-func assistantMessage(text string, calls []*toolCall) openai.ChatCompletionMessageParamUnion {
-	var m openai.ChatCompletionAssistantMessageParam
+func assistantMessage(text string, calls []*toolCall) message {
+	m := message{Role: roleAssistant}
 	if text != "" || len(calls) == 0 {
-		m.Content.OfString = openai.String(text)
+		m.Content = textContent(text)
 	}
 	for _, call := range calls {
 		args, valid := call.arguments()
 		if !valid {
 			args = json.RawMessage("{}")
 		}
-		m.ToolCalls = append(m.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
-			OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
-				ID: call.id,
-				Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{
-					Name:      call.name,
-					Arguments: string(args),
-				},
-			},
+		m.ToolCalls = append(m.ToolCalls, toolCallParam{
+			ID:       call.id,
+			Type:     "function",
+			Function: functionCall{Name: call.name, Arguments: string(args)},
 		})
 	}
-	return openai.ChatCompletionMessageParamUnion{OfAssistant: &m}
+	return m
 }
 
 // firstLine is the first non-empty line of s, cut to 80 runes.
