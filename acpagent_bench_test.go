@@ -94,7 +94,8 @@ func BenchmarkACPAgentFlood(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sid := bytes.SplitN(bytes.SplitN(line, []byte(`"sessionId":"`), 2)[1], []byte(`"`), 2)[0]
+	// A copy: line is out's buffer, which the next reads overwrite.
+	sid := string(bytes.SplitN(bytes.SplitN(line, []byte(`"sessionId":"`), 2)[1], []byte(`"`), 2)[0])
 	prompt := func(id int) string {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"session/prompt","params":{"sessionId":%q,"prompt":[{"type":"text","text":"flood"}]}}`, id, sid)
 	}

@@ -19,8 +19,18 @@ var (
 	tetherErr  error
 )
 
-// tether builds Tether once per test binary, into a directory removed
-// when the process's temp files are (os.MkdirTemp under $TMPDIR).
+// TestMain removes the binary tether built, once every test and
+// benchmark that shares it has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tetherBin != "" {
+		os.RemoveAll(filepath.Dir(tetherBin))
+	}
+	os.Exit(code)
+}
+
+// tether builds Tether once per test binary, into a directory TestMain
+// removes.
 func tether(tb testing.TB) string {
 	tb.Helper()
 	tetherOnce.Do(func() {
@@ -58,7 +68,6 @@ func BenchmarkScriptedAgentFloodThroughTether(b *testing.B) {
 	tl := findTools(b)
 	need(b, tl.node22)
 	bin := tether(b)
-	b.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	steps := map[string]any{"steps": []map[string]any{
 		{"op": "initialize"},
 		{"op": "new_session"},
