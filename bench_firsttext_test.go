@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/backends/claude/claudetest"
+	"github.com/tether-dev/tether/store"
 )
 
 // BenchmarkRealCLIFirstText measures how long a new claude session takes
@@ -36,7 +37,10 @@ func BenchmarkRealCLIFirstText(b *testing.B) {
 	api := claudetest.NewFakeAPI(b, func(req claudetest.Request) []claudetest.Event {
 		return claudetest.TextReply(req.Model, "First", " answer")
 	})
+	// A store of its own for this benchmark's Tethers, where each run's
+	// sessions are new ones: the store keeps those of the runs before.
 	env := append(os.Environ(), claudetest.Env(b, api.URL())...)
+	env = append(env, store.EnvStateDir+"="+b.TempDir())
 	bin := os.Getenv(benchBinaryEnv)
 	if bin == "" {
 		bin = tetherBinary(b)
@@ -44,8 +48,6 @@ func BenchmarkRealCLIFirstText(b *testing.B) {
 	var bare, cold, opened, spare time.Duration
 	run := 0
 	for b.Loop() {
-		// Each run's sessions are new ones: the store (in the temp HOME)
-		// keeps those of the runs before.
 		run++
 		bare += bareFirstText(b, cli, env)
 		c, o := tetherFirstText(b, bin, cli, env, run)
