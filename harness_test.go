@@ -20,6 +20,7 @@ import (
 	"github.com/tether-dev/tether/backends"
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/handlers"
+	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
 )
 
@@ -71,39 +72,13 @@ type testClient struct {
 	done    chan int       // Tether's exit code
 	nextID  int
 	mu      sync.Mutex // guards w
-	out     *pausableReader
-}
-
-// pausableReader is the client's end of Tether's output. While it is
-// paused the client reads nothing, so Tether's writes block, as they do
-// for an editor that is busy elsewhere.
-type pausableReader struct {
-	r      io.Reader
-	mu     sync.Mutex
-	cond   *sync.Cond
-	paused bool
-}
-
-func (p *pausableReader) Read(b []byte) (int, error) {
-	p.mu.Lock()
-	for p.paused {
-		p.cond.Wait()
-	}
-	p.mu.Unlock()
-	return p.r.Read(b)
-}
-
-func (p *pausableReader) setPaused(paused bool) {
-	p.mu.Lock()
-	p.paused = paused
-	p.mu.Unlock()
-	p.cond.Broadcast()
+	out     *testenv.PausableReader
 }
 
 // pause stops reading Tether's output (after the read in progress, if
 // any); resume reads on.
-func (c *testClient) pause()  { c.out.setPaused(true) }
-func (c *testClient) resume() { c.out.setPaused(false) }
+func (c *testClient) pause()  { c.out.Pause() }
+func (c *testClient) resume() { c.out.Resume() }
 
 type harnessOption func(*handlers.Config)
 
@@ -136,8 +111,7 @@ func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *test
 		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	c.out = &pausableReader{r: outR}
-	c.out.cond = sync.NewCond(&c.out.mu)
+	c.out = testenv.NewPausableReader(outR)
 	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
 		c.w.Close()

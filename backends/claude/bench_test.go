@@ -50,14 +50,12 @@ func BenchmarkClaudeStream(b *testing.B) {
 	}
 }
 
-func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, pace time.Duration) {
+// writeReplay writes a fake CLI's script into dir: head, then the recorded
+// turn at every user message. It returns the script's path and how many
+// text deltas the turn has.
+func writeReplay(b *testing.B, dir, head string) (path string, chunks int) {
 	var script bytes.Buffer
-	script.WriteString("await initialize\n")
-	if pace > 0 {
-		script.WriteString("pace " + pace.String() + "\n")
-	}
-	script.WriteString("[loop]\nawait user\n")
-	chunks := 0
+	script.WriteString(head + "[loop]\nawait user\n")
 	for _, line := range loadRecording(b) {
 		script.Write(line)
 		script.WriteByte('\n')
@@ -65,10 +63,19 @@ func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, pace time.Duration
 			chunks++
 		}
 	}
-	path := filepath.Join(b.TempDir(), "replay.jsonl")
+	path = filepath.Join(dir, "replay.jsonl")
 	if err := os.WriteFile(path, script.Bytes(), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return path, chunks
+}
+
+func benchmarkClaudeStream(b *testing.B, framing rpc.Framing, pace time.Duration) {
+	head := "await initialize\n"
+	if pace > 0 {
+		head += "pace " + pace.String() + "\n"
+	}
+	path, chunks := writeReplay(b, b.TempDir(), head)
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)

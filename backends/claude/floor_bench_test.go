@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,21 +20,8 @@ import (
 // machine (the poller, the scheduler, the read); the paced ClaudeStream's
 // figure minus this one is what Tether's own work on a delta costs.
 func BenchmarkPacedLineFloor(b *testing.B) {
-	var script bytes.Buffer
-	script.WriteString("pace 50µs\n[loop]\nawait user\n")
-	chunks := 0
-	for _, line := range loadRecording(b) {
-		script.Write(line)
-		script.WriteByte('\n')
-		if bytes.Contains(line, []byte(`"text_delta"`)) {
-			chunks++
-		}
-	}
 	dir := b.TempDir()
-	path := filepath.Join(dir, "replay.jsonl")
-	if err := os.WriteFile(path, script.Bytes(), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	path, chunks := writeReplay(b, dir, "pace 50µs\n")
 	exe, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/tether-dev/tether/backends/mock"
 	"github.com/tether-dev/tether/handlers"
 	"github.com/tether-dev/tether/handlers/acp"
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // guard bounds every wait, so that a bug fails naming what was awaited
@@ -77,39 +78,13 @@ type client struct {
 	done   chan int
 	nextID int
 	mu     sync.Mutex // guards w and nextID
-	out    *pausableReader
-}
-
-// pausableReader is the client's end of Tether's output. While it is
-// paused the client reads nothing, so Tether's writes block, as they do
-// for an editor that is busy elsewhere.
-type pausableReader struct {
-	r      io.Reader
-	mu     sync.Mutex
-	cond   *sync.Cond
-	paused bool
-}
-
-func (p *pausableReader) Read(b []byte) (int, error) {
-	p.mu.Lock()
-	for p.paused {
-		p.cond.Wait()
-	}
-	p.mu.Unlock()
-	return p.r.Read(b)
-}
-
-func (p *pausableReader) setPaused(paused bool) {
-	p.mu.Lock()
-	p.paused = paused
-	p.mu.Unlock()
-	p.cond.Broadcast()
+	out    *testenv.PausableReader
 }
 
 // pause stops reading Tether's output (after the read in progress, if
 // any); resume reads on.
-func (c *client) pause()  { c.out.setPaused(true) }
-func (c *client) resume() { c.out.setPaused(false) }
+func (c *client) pause()  { c.out.Pause() }
+func (c *client) resume() { c.out.Resume() }
 
 type option func(*handlers.Config)
 
@@ -143,8 +118,7 @@ func start(t testing.TB, opts ...option) *client {
 		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	c.out = &pausableReader{r: outR}
-	c.out.cond = sync.NewCond(&c.out.mu)
+	c.out = testenv.NewPausableReader(outR)
 	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
 		c.w.Close()

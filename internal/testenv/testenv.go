@@ -1,5 +1,5 @@
-// Package testenv holds what tests in several packages share about the
-// machine they run on.
+// Package testenv holds what tests in several packages share: what they
+// know of the machine they run on, and test clients' plumbing.
 package testenv
 
 import (
