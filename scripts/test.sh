@@ -46,6 +46,7 @@ go test -race -count=1 -shuffle=on "$@" ./...
 # Fuzz targets: a bounded run of each on top of its seed corpus in testdata.
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$3" "$1"; }
 fuzz ./rpc FuzzStream 15s
+fuzz ./rpc FuzzDecodeMessageMatchesReference 15s
 fuzz ./handlers/tether FuzzParams 15s
 fuzz ./permissions FuzzPrefixRuleNeverCoversAnotherCommand 10s
 fuzz ./backends/claude FuzzLineDecoder 10s
