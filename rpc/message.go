@@ -9,11 +9,11 @@ import (
 // incoming is one decoded JSON-RPC message: a request (method and id), a
 // notification (method, no id) or a response (id and result or error).
 type incoming struct {
-	id     json.RawMessage // as sent; nil when absent
+	id     json.RawMessage // as sent (a slice of the body); nil when absent
 	key    string          // id as a map key: strings and numbers never collide
 	method string
-	params json.RawMessage // nil when absent or null
-	result json.RawMessage
+	params json.RawMessage // a slice of the body; nil when absent or null
+	result json.RawMessage // a slice of the body; nil when absent
 	err    *Error
 }
 
@@ -36,6 +36,16 @@ const maxID = "9223372036854775808" // 2^63
 // names are matched exactly (JSON-RPC is case-sensitive, unlike Go's
 // encoding/json), so "Method" is no method at all. It never fails in a way
 // that ends the connection: anything wrong is a *badMessage to answer.
+//
+// It runs for every message read, and as the ACP client of an agent every
+// streamed chunk is one, so it allocates only the *incoming, the method and
+// the id's key: json.Valid (a pooled scanner) checks the syntax, and
+// members.scan finds the members without reflection or a map. The id,
+// params and result it returns are slices of body, not copies: body must
+// be the message's own, never written again, as Stream.Read's bodies are
+// (a fresh copy each, which the read loop hands on and forgets).
+// decodeMessageReference (message_reference_test.go) is the map-decoding
+// one it replaced, against which it is fuzzed.
 func decodeMessage(body []byte) (*incoming, *badMessage) {
 	if !json.Valid(body) {
 		return nil, &badMessage{code: CodeParseError, msg: "parse error: the message is not valid JSON"}
@@ -47,38 +57,39 @@ func decodeMessage(body []byte) (*incoming, *badMessage) {
 	default:
 		return nil, &badMessage{code: CodeInvalidRequest, msg: "invalid request: a message must be a JSON object"}
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, &badMessage{code: CodeInvalidRequest, msg: "invalid request: " + err.Error()}
+	var f members
+	if !f.scan(body) {
+		// Not after json.Valid: a scanner bug is answered, not a panic.
+		return nil, &badMessage{code: CodeInvalidRequest, msg: "invalid request: the message's members could not be read"}
 	}
 	m := &incoming{}
-	idRaw, hasID := fields["id"]
-	echo := echoable(idRaw)
+	echo := echoable(f.id)
 	bad := func(msg string) (*incoming, *badMessage) {
 		return nil, &badMessage{code: CodeInvalidRequest, msg: "invalid request: " + msg, id: echo}
 	}
-	if string(fields["jsonrpc"]) != `"2.0"` {
+	// Compared as written, so "2\u002e0" is refused, as it always was.
+	if string(f.jsonrpc) != `"2.0"` {
 		return bad(`"jsonrpc" must be "2.0"`)
 	}
-	if hasID {
-		key, ok := idKey(idRaw)
+	if f.id != nil {
+		key, ok := idKey(f.id)
 		if !ok {
 			return bad("id must be a string or an integer from 0 to 2^63-1")
 		}
-		m.id, m.key = idRaw, key
+		m.id, m.key = f.id, key
 	}
-	methodRaw, hasMethod := fields["method"]
-	resultRaw, hasResult := fields["result"]
-	errorRaw, hasError := fields["error"]
+	hasResult, hasError := f.result != nil, f.error != nil
 	switch {
-	case hasMethod:
-		if json.Unmarshal(methodRaw, &m.method) != nil || m.method == "" {
+	case f.method != nil:
+		method, ok := unquoteString(f.method)
+		if !ok || method == "" {
 			return bad("method must be a non-empty string")
 		}
+		m.method = method
 		if hasResult || hasError {
 			return bad("a request or notification cannot carry a result or error")
 		}
-		if p, ok := fields["params"]; ok {
+		if p := f.params; p != nil {
 			// null params are taken as absent: clients send them for
 			// methods without params (LSP's shutdown).
 			switch p[0] {
@@ -90,20 +101,20 @@ func decodeMessage(body []byte) (*incoming, *badMessage) {
 			}
 		}
 	case hasResult || hasError:
-		if !hasID {
+		if f.id == nil {
 			return bad("a response needs an id")
 		}
 		if hasResult && hasError {
 			return bad("a response has a result or an error, not both")
 		}
 		if hasError {
-			e, ok := decodeError(errorRaw)
+			e, ok := decodeError(f.error)
 			if !ok {
 				return bad(`error must be {"code": integer, "message": string}`)
 			}
 			m.err = e
 		} else {
-			m.result = resultRaw
+			m.result = f.result
 		}
 	default:
 		return bad("a message needs a method, or a result or error")
@@ -111,13 +122,17 @@ func decodeMessage(body []byte) (*incoming, *badMessage) {
 	return m, nil
 }
 
-// idKey validates an id and returns it as a map key.
+// idKey validates an id and returns it as a map key, in one allocation
+// unless a string id has escapes.
 func idKey(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 {
 		return "", false
 	}
 	switch raw[0] {
 	case '"':
+		if s, ok := plainString(raw); ok {
+			return "s" + string(s), true
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
@@ -126,16 +141,15 @@ func idKey(raw json.RawMessage) (string, bool) {
 	case 'n', '{', '[', 't', 'f', '-':
 		return "", false
 	}
-	digits := string(raw)
-	for _, c := range digits {
+	for _, c := range raw {
 		if c < '0' || c > '9' {
 			return "", false // a fraction or an exponent
 		}
 	}
-	if len(digits) > len(maxID) || len(digits) == len(maxID) && digits >= maxID {
+	if len(raw) > len(maxID) || len(raw) == len(maxID) && string(raw) >= maxID {
 		return "", false
 	}
-	return "n" + digits, true
+	return "n" + string(raw), true
 }
 
 // echoable returns raw when it can be sent back exactly as it came (a

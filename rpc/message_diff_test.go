@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // diffCases are bodies chosen where a hand-written member scanner could
@@ -269,6 +271,35 @@ func BenchmarkDecodeMessage(b *testing.B) {
 					b.Fatal(bad.msg)
 				}
 			}
+		})
+	}
+}
+
+// A message costs its *incoming, its method and its id's key, and nothing
+// else: every streamed chunk from an ACP agent is one.
+func TestDecodeMessageAllocatesOnlyWhatItReturns(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops json.Valid's scanners")
+	}
+	for _, tc := range []struct {
+		name, body string
+		allocs     float64
+	}{
+		{"chunk notification", string(benchChunk), 2},
+		{"request", string(benchRequest), 3},
+		{"string id", `{"jsonrpc":"2.0","id":"tether-12","method":"session/prompt","params":{}}`, 3},
+		{"escaped member names", `{"\u006a\u0073onrpc":"2.0","i\u0064":4,"\u006dethod":"session/cancel","param\u0073":[1]}`, 3},
+		{"result", `{"jsonrpc":"2.0","id":"tether-3","result":{"stopReason":"end_turn"}}`, 2},
+		{"null params", `{"jsonrpc":"2.0","id":0,"method":"shutdown","params":null}`, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, bad := decodeMessage(body); bad != nil {
+					t.Fatal(bad.msg)
+				}
+			})
+			assert.Equal(t, tc.allocs, allocs)
 		})
 	}
 }

@@ -42,6 +42,10 @@ var refusedMessages = []struct {
 	{"id of 2^63", `{"jsonrpc":"2.0","id":9223372036854775808,"method":"session/list"}`, CodeInvalidRequest, "9223372036854775808"},
 	{"id above 2^64", `{"jsonrpc":"2.0","id":123456789012345678901234567890,"method":"session/list"}`, CodeInvalidRequest, "123456789012345678901234567890"},
 	{"id with exponent", `{"jsonrpc":"2.0","id":1e3,"method":"session/list"}`, CodeInvalidRequest, "1e3"},
+	// The version is compared as written, not unescaped.
+	{"version spelt with an escape", `{"jsonrpc":"2\u002e0","id":1,"method":"session/list"}`, CodeInvalidRequest, "1"},
+	{"empty object", `{}`, CodeInvalidRequest, ""},
+	{"a later null id wins", `{"jsonrpc":"2.0","id":1,"id":null,"method":"session/list"}`, CodeInvalidRequest, ""},
 }
 
 func TestDecodeMessageAnswersWhatIsNotJSONRPC(t *testing.T) {
@@ -71,6 +75,10 @@ var acceptedMessages = []struct {
 	{"result", `{"jsonrpc":"2.0","id":"tether-1","result":{"content":"x"}}`, false, true},
 	{"null result", `{"jsonrpc":"2.0","id":"tether-1","result":null}`, false, true},
 	{"error", `{"jsonrpc":"2.0","id":"tether-1","error":{"code":-1,"message":"no","data":{"a":1}}}`, false, true},
+	// Member names are matched after unescaping, as JSON means them.
+	{"escaped member names", `{"\u006a\u0073onrpc":"2.0","\u0069d":1,"\u006dethod":"m"}`, true, false},
+	{"a later id wins", `{"jsonrpc":"2.0","id":null,"id":3,"method":"m"}`, true, false},
+	{"white space everywhere", "{ \"jsonrpc\" :\t\"2.0\" ,\r\n\"method\" : \"m\" }", false, false},
 }
 
 func TestDecodeMessageTakesWhatIsValid(t *testing.T) {
@@ -82,6 +90,17 @@ func TestDecodeMessageTakesWhatIsValid(t *testing.T) {
 			assert.Equal(t, tc.response, m.isResponse())
 		})
 	}
+}
+
+func TestDecodeMessageKeepsValuesAsWritten(t *testing.T) {
+	body := "{ \"jsonrpc\":\"2.0\", \"id\" :\t\"a\\u0062\" ,\n\"m\\u0065thod\": \"s\\u00e9\\\"}\" ," +
+		"\"params\": [1], \"params\" : { \"a\" : \"}]\\\"\" , \"b\":[ {} ] } }"
+	m, bad := decodeMessage([]byte(body))
+	require.Nil(t, bad)
+	assert.Equal(t, `"a\u0062"`, string(m.id), "the id as sent, without the white space around it")
+	assert.Equal(t, "sab", m.key)
+	assert.Equal(t, "s\u00e9\"}", m.method, "unescaped")
+	assert.Equal(t, `{ "a" : "}]\"" , "b":[ {} ] }`, string(m.params), "the last params, exactly as written inside")
 }
 
 func TestIDKeysOfStringsAndNumbersNeverCollide(t *testing.T) {

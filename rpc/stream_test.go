@@ -157,3 +157,34 @@ func BenchmarkOutboxText(b *testing.B) {
 	inW.Close()
 	c.Close()
 }
+
+// decodeMessage keeps slices of a body as the message's id, params and
+// result, so a body must stay as read while later ones are read.
+func TestStreamBodiesAreTheCallersToKeep(t *testing.T) {
+	first := `{"jsonrpc":"2.0","method":"m","params":["first"]}`
+	second := `{"jsonrpc":"2.0","method":"m","params":["second, longer than the first"]}`
+	for _, tc := range []struct {
+		name, input string
+		framing     Framing
+	}{
+		{"ndjson", first + "\n" + second + "\n" + first + "\n", FramingNDJSON},
+		{"lsp", frameLSP(first + "\n" + second + "\n" + first), FramingLSP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewStream(strings.NewReader(tc.input), io.Discard, nil, tc.framing, 0, slog.New(slog.DiscardHandler))
+			var bodies [][]byte
+			for {
+				body, err := s.Read()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(t, err)
+				bodies = append(bodies, body)
+			}
+			require.Len(t, bodies, 3)
+			assert.Equal(t, first, string(bodies[0]))
+			assert.Equal(t, second, string(bodies[1]))
+			assert.Equal(t, first, string(bodies[2]))
+		})
+	}
+}
