@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"strings"
+
+	"github.com/tether-dev/tether/internal/jsonwire"
 )
 
 // lineDecoder decodes the CLI's stdout lines. Nearly every line of a turn
@@ -30,9 +32,17 @@ type lineDecoder struct {
 	// has the same value gets this string, not a new one.
 	sessionID string
 	parentID  string
-	// scratch holds a string value while its escapes are undone, before it
-	// becomes a Go string.
-	scratch []byte
+	// scan is the fast path's scanner, kept for its Scratch, which holds a
+	// string value while its escapes are undone, before it becomes a Go
+	// string.
+	scan jsonwire.Scanner
+}
+
+// scanner is the fast path's scanner over one line, with what it decodes
+// into the lineDecoder's types.
+type scanner struct {
+	*jsonwire.Scanner
+	d *lineDecoder
 }
 
 // maxKeptScratch bounds the scratch buffer kept between lines; a rare huge
@@ -140,11 +150,12 @@ const (
 // zero message, when it is a line the fast path takes. It reports whether
 // it did; when not, m holds junk.
 func (d *lineDecoder) decodeHot(line []byte, m *message) bool {
-	s := scanner{b: line, d: d}
+	d.scan.B, d.scan.I, d.scan.Bad = line, 0, false
+	s := scanner{&d.scan, d}
 	seen := 0
-	for more := s.enter(); more; more = s.more() {
-		key := s.key()
-		if s.bad {
+	for more := s.Enter(); more; more = s.More() {
+		key := s.Key()
+		if s.Bad {
 			return false
 		}
 		var bit int
@@ -157,7 +168,7 @@ func (d *lineDecoder) decodeHot(line []byte, m *message) bool {
 			m.SessionID = s.recall(&d.sessionID)
 		case "parent_tool_use_id":
 			bit = keyParent
-			if !s.null() {
+			if !s.Null() {
 				m.ParentToolUseID = s.recall(&d.parentID)
 			}
 		case "event":
@@ -167,23 +178,22 @@ func (d *lineDecoder) decodeHot(line []byte, m *message) bool {
 			if matchesKey(key, messageKeys) {
 				return false
 			}
-			s.skip(0)
+			s.Skip(0)
 		}
-		if s.bad || seen&bit != 0 {
+		if s.Bad || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
 	}
-	s.ws()
-	return !s.bad && s.i == len(s.b)
+	return s.AtEnd()
 }
 
 // event decodes the value of a stream_event's event.
 func (s *scanner) event(ev *streamEvent) {
 	seen := 0
-	for more := s.enter(); more; more = s.more() {
-		key := s.key()
-		if s.bad {
+	for more := s.Enter(); more; more = s.More() {
+		key := s.Key()
+		if s.Bad {
 			return
 		}
 		var bit int
@@ -196,13 +206,13 @@ func (s *scanner) event(ev *streamEvent) {
 			s.delta(&ev.Delta)
 		default:
 			if matchesKey(key, eventKeys) { // message: message_start is rare
-				s.fail()
+				s.Fail()
 				return
 			}
-			s.skip(1)
+			s.Skip(1)
 		}
-		if s.bad || seen&bit != 0 {
-			s.fail()
+		if s.Bad || seen&bit != 0 {
+			s.Fail()
 			return
 		}
 		seen |= bit
@@ -212,9 +222,9 @@ func (s *scanner) event(ev *streamEvent) {
 // delta decodes the value of an event's delta.
 func (s *scanner) delta(dl *streamDelta) {
 	seen := 0
-	for more := s.enter(); more; more = s.more() {
-		key := s.key()
-		if s.bad {
+	for more := s.Enter(); more; more = s.More() {
+		key := s.Key()
+		if s.Bad {
 			return
 		}
 		var bit int
@@ -230,13 +240,13 @@ func (s *scanner) delta(dl *streamDelta) {
 			dl.Thinking = s.text()
 		default:
 			if matchesKey(key, deltaKeys) {
-				s.fail()
+				s.Fail()
 				return
 			}
-			s.skip(2)
+			s.Skip(2)
 		}
-		if s.bad || seen&bit != 0 {
-			s.fail()
+		if s.Bad || seen&bit != 0 {
+			s.Fail()
 			return
 		}
 		seen |= bit
@@ -246,9 +256,9 @@ func (s *scanner) delta(dl *streamDelta) {
 // text reads a string value as a new Go string: the one allocation of a hot
 // line.
 func (s *scanner) text() string {
-	v := string(s.str())
-	if cap(s.d.scratch) > maxKeptScratch {
-		s.d.scratch = nil
+	v := string(s.Str())
+	if cap(s.Scratch) > maxKeptScratch {
+		s.Scratch = nil
 	}
 	return v
 }
@@ -256,7 +266,7 @@ func (s *scanner) text() string {
 // recall reads a string value; when it equals *last it returns that
 // string rather than a new one, else it remembers the new one there.
 func (s *scanner) recall(last *string) string {
-	v := s.str()
+	v := s.Str()
 	if string(v) == *last {
 		return *last
 	}
@@ -266,7 +276,7 @@ func (s *scanner) recall(last *string) string {
 // name reads a string that is most likely one of the names the CLI uses
 // for types, and returns the constant for it without allocating.
 func (s *scanner) name() string {
-	v := s.str()
+	v := s.Str()
 	switch string(v) {
 	case typeStreamEvent:
 		return typeStreamEvent

@@ -1,180 +1,175 @@
-package claude
+package jsonwire
 
 import (
 	"bytes"
-	"encoding/binary"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// The JSON scanner under lineDecoder's fast path: it reads the JSON of one
-// line, checks what it skips is valid, and undoes escapes the way
-// encoding/json does.
-
-// scanner reads JSON from b at i. Any surprise sets bad, after which its
-// results mean nothing and the caller falls back to the full decode.
-type scanner struct {
-	b   []byte
-	i   int
-	d   *lineDecoder
-	bad bool
+// Scanner reads JSON in one pass, without reflection: a hot path reads the
+// few members it needs and skips the rest, checking that what it skips is
+// valid JSON, and undoes string escapes as encoding/json does. It never
+// reports a syntax error of its own: any surprise sets Bad, after which
+// its results mean nothing and the caller falls back to encoding/json,
+// which then also says what was wrong.
+//
+// The claude backend reads the CLI's stream-json lines with it, and the
+// acp backend an agent's text chunks.
+type Scanner struct {
+	B   []byte // the JSON
+	I   int    // where the next read starts
+	Bad bool   // something was not as expected
+	// Scratch holds a string Str had to decode; it is reused by the next
+	// one, so a caller scanning many values keeps it across them.
+	Scratch []byte
 }
 
-// maxSkipDepth is how deep the fast path follows nested values it skips;
-// deeper lines (which no CLI writes) fall back.
+// maxSkipDepth is how deep Skip follows nested values; deeper ones (which
+// the hot paths never meet) are a surprise.
 const maxSkipDepth = 32
 
-func (s *scanner) fail() { s.bad = true }
+// Fail marks the scan as failed: a caller's own surprise.
+func (s *Scanner) Fail() { s.Bad = true }
 
-// ws skips JSON whitespace.
-func (s *scanner) ws() {
-	if s.i < len(s.b) && s.b[s.i] > ' ' {
-		return // the usual case: the CLI writes none
+// WS skips JSON white space.
+func (s *Scanner) WS() {
+	if s.I < len(s.B) && s.B[s.I] > ' ' {
+		return // the usual case: machine-written JSON has none
 	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
+	for s.I < len(s.B) {
+		switch s.B[s.I] {
 		case ' ', '\t', '\n', '\r':
-			s.i++
+			s.I++
 		default:
 			return
 		}
 	}
 }
 
-// enter reads the '{' that starts an object and reports whether a member
+// AtEnd reports whether the scan went well and nothing but white space
+// follows.
+func (s *Scanner) AtEnd() bool {
+	s.WS()
+	return !s.Bad && s.I == len(s.B)
+}
+
+// Enter reads the '{' that starts an object and reports whether a member
 // follows (false for {}).
-func (s *scanner) enter() bool {
-	s.ws()
-	if s.bad || s.i >= len(s.b) || s.b[s.i] != '{' {
-		s.fail()
+func (s *Scanner) Enter() bool {
+	s.WS()
+	if s.Bad || s.I >= len(s.B) || s.B[s.I] != '{' {
+		s.Fail()
 		return false
 	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	s.I++
+	s.WS()
+	if s.I < len(s.B) && s.B[s.I] == '}' {
+		s.I++
 		return false
 	}
 	return true
 }
 
-// more reads what follows an object member: a ',' and another member
+// More reads what follows an object member: a ',' and another member
 // (true), or the '}' that ends the object (false).
-func (s *scanner) more() bool {
-	s.ws()
-	if s.bad || s.i >= len(s.b) {
-		s.fail()
+func (s *Scanner) More() bool {
+	s.WS()
+	if s.Bad || s.I >= len(s.B) {
+		s.Fail()
 		return false
 	}
-	switch s.b[s.i] {
+	switch s.B[s.I] {
 	case ',':
-		s.i++
-		s.ws()
+		s.I++
+		s.WS()
 		return true
 	case '}':
-		s.i++
+		s.I++
 		return false
 	}
-	s.fail()
+	s.Fail()
 	return false
 }
 
-// key reads a member's key and its ':'. A key with an escape or a
-// non-ASCII byte could be any field under encoding/json's folding, so it
-// makes the line fall back.
-func (s *scanner) key() []byte {
+// Key reads a member's key and its ':', and returns the key's bytes. A key
+// with an escape or a byte beyond ASCII is a surprise: the callers compare
+// keys byte for byte, and such a key could be any name once decoded (or,
+// to encoding/json, case-folded).
+func (s *Scanner) Key() []byte {
 	raw, escaped, nonASCII := s.scanString()
 	if escaped || nonASCII {
-		s.fail()
+		s.Fail()
 	}
 	s.colon()
 	return raw
 }
 
-func (s *scanner) colon() {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != ':' {
-		s.fail()
+func (s *Scanner) colon() {
+	s.WS()
+	if s.I >= len(s.B) || s.B[s.I] != ':' {
+		s.Fail()
 		return
 	}
-	s.i++
-	s.ws()
+	s.I++
+	s.WS()
 }
 
-// null reads a null, if that is what comes next.
-func (s *scanner) null() bool {
-	if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-		s.i += len("null")
+// Null reads a null, if that is what comes next.
+func (s *Scanner) Null() bool {
+	if bytes.HasPrefix(s.B[s.I:], []byte("null")) {
+		s.I += len("null")
 		return true
 	}
 	return false
 }
 
-// str reads a string and returns its value as encoding/json decodes it:
+// Str reads a string and returns its value as encoding/json decodes it:
 // escapes undone, and each byte of invalid UTF-8 replaced by U+FFFD. The
-// result is the line's own bytes when nothing needs changing, else the
-// decoder's scratch buffer; either is valid only until the next str.
-func (s *scanner) str() []byte {
+// result is the scanned JSON's own bytes when nothing needs changing, else
+// Scratch; either is valid only until the next Str.
+func (s *Scanner) Str() []byte {
 	raw, escaped, nonASCII := s.scanString()
-	if s.bad {
+	if s.Bad {
 		return nil
 	}
 	if !escaped && (!nonASCII || utf8.Valid(raw)) {
 		return raw
 	}
-	s.d.scratch = unquote(s.d.scratch[:0], raw)
-	return s.d.scratch
-}
-
-// plainStringByte is true for the bytes that stand for themselves in a JSON
-// string and are ASCII.
-var plainStringByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// plainWord reports whether the 8 bytes of x are all plainStringByte: no
-// byte is below 0x20, '"', '\\' or above 0x7f. Once no byte has its top bit
-// set, subtracting 0x20 (or 1 after xor with '"' or '\\') from each byte
-// sets a top bit exactly when some byte is below 0x20 (is '"', is '\\').
-func plainWord(x uint64) bool {
-	const ones, tops = 0x0101010101010101, 0x8080808080808080
-	return (x|(x-0x20*ones)|((x^'"'*ones)-ones)|((x^'\\'*ones)-ones))&tops == 0
+	s.Scratch = unquote(s.Scratch[:0], raw)
+	return s.Scratch
 }
 
 // scanString reads a JSON string and returns the bytes between its quotes,
 // whether it has escapes and whether it has bytes beyond ASCII. It checks
 // the string is valid JSON: every escape is one JSON has, no control
 // character appears raw. Invalid UTF-8 is valid JSON to encoding/json.
-func (s *scanner) scanString() (raw []byte, escaped, nonASCII bool) {
-	if s.bad || s.i >= len(s.b) || s.b[s.i] != '"' {
-		s.fail()
+func (s *Scanner) scanString() (raw []byte, escaped, nonASCII bool) {
+	if s.Bad || s.I >= len(s.B) || s.B[s.I] != '"' {
+		s.Fail()
 		return nil, false, false
 	}
-	b := s.b
-	start := s.i + 1
+	b := s.B
+	start := s.I + 1
 	for i := start; ; {
-		for i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])) {
+		for i+8 <= len(b) && plainWord(load64(b, i)) {
 			i += 8
 		}
-		for i < len(b) && plainStringByte[b[i]] {
+		for i < len(b) && plainByte[b[i]] {
 			i++
 		}
 		if i >= len(b) {
-			s.fail()
+			s.Fail()
 			return nil, false, false
 		}
 		switch c := b[i]; {
 		case c == '"':
-			s.i = i + 1
+			s.I = i + 1
 			return b[start:i], escaped, nonASCII
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(b) {
-				s.fail()
+				s.Fail()
 				return nil, false, false
 			}
 			switch b[i+1] {
@@ -182,16 +177,16 @@ func (s *scanner) scanString() (raw []byte, escaped, nonASCII bool) {
 				i += 2
 			case 'u':
 				if i+6 > len(b) || hex4(b[i+2:i+6]) < 0 {
-					s.fail()
+					s.Fail()
 					return nil, false, false
 				}
 				i += 6
 			default:
-				s.fail()
+				s.Fail()
 				return nil, false, false
 			}
 		case c < 0x20:
-			s.fail()
+			s.Fail()
 			return nil, false, false
 		default:
 			nonASCII = true
@@ -273,47 +268,48 @@ func unquote(dst, raw []byte) []byte {
 	return dst
 }
 
-// skip reads any JSON value, checking it is valid, at nesting depth.
-func (s *scanner) skip(depth int) {
-	if s.bad || s.i >= len(s.b) || depth > maxSkipDepth {
-		s.fail()
+// Skip reads any JSON value, checking it is valid; depth is how deep in
+// the document the value is, which Skip bounds.
+func (s *Scanner) Skip(depth int) {
+	if s.Bad || s.I >= len(s.B) || depth > maxSkipDepth {
+		s.Fail()
 		return
 	}
-	switch c := s.b[s.i]; {
+	switch c := s.B[s.I]; {
 	case c == '"':
 		s.scanString()
 	case c == '{':
-		for more := s.enter(); more; more = s.more() {
+		for more := s.Enter(); more; more = s.More() {
 			s.scanString()
 			s.colon()
-			s.skip(depth + 1)
-			if s.bad {
+			s.Skip(depth + 1)
+			if s.Bad {
 				return
 			}
 		}
 	case c == '[':
-		s.i++
-		s.ws()
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
+		s.I++
+		s.WS()
+		if s.I < len(s.B) && s.B[s.I] == ']' {
+			s.I++
 			return
 		}
 		for {
-			s.skip(depth + 1)
-			s.ws()
-			if s.bad || s.i >= len(s.b) {
-				s.fail()
+			s.Skip(depth + 1)
+			s.WS()
+			if s.Bad || s.I >= len(s.B) {
+				s.Fail()
 				return
 			}
-			switch s.b[s.i] {
+			switch s.B[s.I] {
 			case ',':
-				s.i++
-				s.ws()
+				s.I++
+				s.WS()
 			case ']':
-				s.i++
+				s.I++
 				return
 			default:
-				s.fail()
+				s.Fail()
 				return
 			}
 		}
@@ -326,21 +322,21 @@ func (s *scanner) skip(depth int) {
 	case c == '-' || '0' <= c && c <= '9':
 		s.number()
 	default:
-		s.fail()
+		s.Fail()
 	}
 }
 
-func (s *scanner) literal(lit string) {
-	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
-		s.fail()
+func (s *Scanner) literal(lit string) {
+	if !bytes.HasPrefix(s.B[s.I:], []byte(lit)) {
+		s.Fail()
 		return
 	}
-	s.i += len(lit)
+	s.I += len(lit)
 }
 
 // number reads a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() {
-	b, i := s.b, s.i
+func (s *Scanner) number() {
+	b, i := s.B, s.I
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
@@ -350,13 +346,13 @@ func (s *scanner) number() {
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
 		i = digits(b, i)
 	default:
-		s.fail()
+		s.Fail()
 		return
 	}
 	if i < len(b) && b[i] == '.' {
 		j := digits(b, i+1)
 		if j == i+1 {
-			s.fail()
+			s.Fail()
 			return
 		}
 		i = j
@@ -368,12 +364,12 @@ func (s *scanner) number() {
 		}
 		j := digits(b, i)
 		if j == i {
-			s.fail()
+			s.Fail()
 			return
 		}
 		i = j
 	}
-	s.i = i
+	s.I = i
 }
 
 // digits returns the index after the run of digits at i.
