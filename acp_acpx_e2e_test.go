@@ -23,7 +23,7 @@ import (
 // one-shot: it starts no queue owner and writes nothing to HOME.
 func runAcpx(t *testing.T, env []string, cwd string, name string, args ...string) ([]byte, int) {
 	t.Helper()
-	mark := newOrphanMark()
+	mark := newMark()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = cwd
 	cmd.Env = append(env, orphanMarkEnv+"="+mark)

@@ -8,8 +8,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -96,10 +94,13 @@ type acpUpdate struct {
 		Status     string          `json:"status"`
 		Locations  []struct {
 			Path string `json:"path"`
+			Line int    `json:"line,omitempty"`
 		} `json:"locations"`
-		CurrentModeID string `json:"currentModeId"`
-		Used          int64  `json:"used"`
-		Size          int64  `json:"size"`
+		Entries       json.RawMessage `json:"entries"`
+		Commands      json.RawMessage `json:"availableCommands"`
+		CurrentModeID string          `json:"currentModeId"`
+		Used          int             `json:"used"`
+		Size          int             `json:"size"`
 	} `json:"update"`
 }
 
@@ -203,13 +204,6 @@ func of(evs []acpEvent, event, method string) []acpEvent {
 	return out
 }
 
-// newOrphanMark returns a value for orphanMarkEnv unique to one run.
-func newOrphanMark() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // driveTether runs drive.mjs (the SDK's client) with steps against `tether
 // acp` with args, built from this tree, in cwd, with env (HOME and PATH
 // included; nothing else of the test's environment). Every process of the
@@ -223,7 +217,7 @@ func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any,
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(stepsFile, b, 0o644))
 
-	mark := newOrphanMark()
+	mark := newMark()
 	cmd := exec.Command(tl.node, append([]string{tl.drive, "--cwd", cwd, stepsFile, "--", tetherBinary(t), "acp"}, args...)...)
 	cmd.Dir = cwd
 	cmd.Env = append(env, orphanMarkEnv+"="+mark)

@@ -5,8 +5,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -20,99 +18,6 @@ import (
 
 	"github.com/tether-dev/tether/store"
 )
-
-// driveEvent is one line drive.mjs prints (testdata/acp/README.md).
-type driveEvent struct {
-	Event  string          `json:"event"`
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-	What   string          `json:"what"`
-	Msg    string          `json:"message"`
-	Paths  []string        `json:"paths"`
-}
-
-// driveUpdate is the part of a session/update the tests look at.
-type driveUpdate struct {
-	SessionID string `json:"sessionId"`
-	Update    struct {
-		Kind       string          `json:"sessionUpdate"`
-		Content    json.RawMessage `json:"content"`
-		ToolCallID string          `json:"toolCallId"`
-		Title      string          `json:"title"`
-		ToolKind   string          `json:"kind"`
-		Status     string          `json:"status"`
-		Locations  json.RawMessage `json:"locations"`
-		Entries    json.RawMessage `json:"entries"`
-		Commands   json.RawMessage `json:"availableCommands"`
-		Used       int             `json:"used"`
-		Size       int             `json:"size"`
-	} `json:"update"`
-}
-
-// drive runs drive.mjs with steps against `tether acp ARGS...` (the built
-// binary), with env added to the environment, and returns its events
-// and exit status. drive.mjs ends Tether's input and waits for it to
-// exit.
-func drive(t *testing.T, tl acpTools, env []string, steps any, args ...string) ([]driveEvent, int) {
-	t.Helper()
-	b, err := json.Marshal(steps)
-	require.NoError(t, err)
-	stepsFile := filepath.Join(t.TempDir(), "steps.json")
-	require.NoError(t, os.WriteFile(stepsFile, b, 0o644))
-	cwd := t.TempDir()
-	cmd := exec.Command(tl.node, append([]string{tl.drive, "--cwd", cwd, stepsFile, "--", tetherBinary(t), "acp"}, args...)...)
-	cmd.Dir = cwd
-	cmd.Env = append(os.Environ(), env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	t.Logf("drive.mjs stderr (Tether's log):\n%s", errOut.String())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	var evs []driveEvent
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var ev driveEvent
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev), "drive.mjs printed %q", sc.Text())
-		evs = append(evs, ev)
-		if ev.Event == "failure" || ev.Event == "end" {
-			t.Logf("drive.mjs: %s", sc.Text())
-		}
-	}
-	return evs, code
-}
-
-func driveUpdates(t *testing.T, evs []driveEvent) []driveUpdate {
-	t.Helper()
-	var ups []driveUpdate
-	for _, ev := range evs {
-		if ev.Event == "notification" && ev.Method == "session/update" {
-			var u driveUpdate
-			require.NoError(t, json.Unmarshal(ev.Params, &u))
-			ups = append(ups, u)
-		}
-	}
-	return ups
-}
-
-// chunkText is the text of a chunk's content block.
-func (u driveUpdate) chunkText() string {
-	var block struct {
-		Type, Text string
-	}
-	if json.Unmarshal(u.Update.Content, &block) != nil || block.Type != "text" {
-		return ""
-	}
-	return block.Text
-}
 
 // TestScriptedAgentThroughTetherACP puts the scripted agent behind `tether
 // acp` (Tether as an ACP proxy) and checks, with the SDK's schemas, that
@@ -130,21 +35,23 @@ func TestScriptedAgentThroughTetherACP(t *testing.T) {
 			{"op": "prompt", "session": "s", "prompt": "hello", "expect": map[string]any{"stopReason": "end_turn"}, "expectText": "Hello, world!"},
 		},
 	}
-	evs, code := drive(t, tl, nil, steps, "--agent", "scripted="+tl.node+" "+tl.agent+" basic", "--backend", "scripted")
-	require.Equal(t, 0, code, "drive.mjs failed")
+	run := driveTether(t, tl, acpEnv(t), t.TempDir(), steps, "--agent", "scripted="+tl.node+" "+tl.agent+" basic", "--backend", "scripted")
+	require.Equal(t, 0, run.code, "drive.mjs failed")
 
 	var kinds []string
 	var thought strings.Builder
-	for _, u := range driveUpdates(t, evs) {
+	for _, u := range acpUpdates(t, run.evs) {
 		kinds = append(kinds, u.Update.Kind)
 		switch u.Update.Kind {
 		case "agent_thought_chunk":
-			thought.WriteString(u.chunkText())
+			thought.WriteString(u.text())
 		case "tool_call":
 			if u.Update.ToolCallID == "call_edit" {
 				assert.Equal(t, "edit", u.Update.ToolKind)
 				assert.Equal(t, "Write hello.txt", u.Update.Title)
-				assert.JSONEq(t, `[{"path":"/work/hello.txt","line":1}]`, string(u.Update.Locations))
+				locations, err := json.Marshal(u.Update.Locations)
+				require.NoError(t, err)
+				assert.JSONEq(t, `[{"path":"/work/hello.txt","line":1}]`, string(locations))
 				assert.Contains(t, string(u.Update.Content), `"type":"diff"`)
 				assert.Contains(t, string(u.Update.Content), `"newText":"hi\n"`)
 			}
@@ -201,11 +108,11 @@ func TestClaudeAgentACPThroughTetherACP(t *testing.T) {
 			{"op": "await", "request": "w", "expect": map[string]any{"stopReason": "cancelled"}},
 		},
 	}
-	evs, code := drive(t, tl, append(env, orphanMarkEnv+"="+mark), steps, "--agent", "claude-acp="+tl.node+" "+tl.claudeACP, "--backend", "claude-acp")
-	require.Equal(t, 0, code, "drive.mjs failed")
+	run := driveTether(t, tl, append(acpEnv(t), env...), t.TempDir(), steps, "--agent", "claude-acp="+tl.node+" "+tl.claudeACP, "--backend", "claude-acp")
+	require.Equal(t, 0, run.code, "drive.mjs failed")
 
 	var asked []string
-	for _, ev := range evs {
+	for _, ev := range run.evs {
 		if ev.Event == "request" && ev.Method == "session/request_permission" {
 			asked = append(asked, string(ev.Params))
 		}
@@ -219,8 +126,8 @@ func TestClaudeAgentACPThroughTetherACP(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "not written after the reject: %v", err)
 
 	var chunks int
-	for _, u := range driveUpdates(t, evs) {
-		if u.Update.Kind == "agent_message_chunk" && u.chunkText() != "" {
+	for _, u := range acpUpdates(t, run.evs) {
+		if u.Update.Kind == "agent_message_chunk" && u.text() != "" {
 			chunks++
 		}
 	}
