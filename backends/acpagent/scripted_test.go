@@ -31,31 +31,17 @@ func TestMain(m *testing.M) {
 // guard bounds every wait of a test; it never paces one.
 const guard = 30 * time.Second
 
-// moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above the test")
-		dir = parent
-	}
-}
-
 // scriptedCommand is the command line of testdata/acp/agent.mjs: Node
 // (testdeps' Node 22 when installed, else node on PATH) and the script.
 // Without Node or the SDK the test is skipped, or fails under CI.
 func scriptedCommand(t testing.TB) (node, script string) {
 	t.Helper()
-	root := moduleRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "testdeps", "node_modules", "@agentclientprotocol", "sdk")); err != nil {
+	root := testenv.ModuleRoot(t)
+	nm := testenv.NodeModules(t)
+	if _, err := os.Stat(filepath.Join(nm, "@agentclientprotocol", "sdk")); err != nil {
 		testenv.MissingInCI(t, "the ACP SDK is not installed in testdeps (run npm ci --prefix testdeps)")
 	}
-	node = filepath.Join(root, "testdeps", "node_modules", ".bin", "node")
+	node = filepath.Join(nm, ".bin", "node")
 	if _, err := os.Stat(node); err != nil {
 		if node, err = exec.LookPath("node"); err != nil {
 			testenv.MissingInCI(t, "node is not installed")

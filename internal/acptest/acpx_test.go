@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // TestAcpxExecRunsAScriptedTurn runs acpx (pinned in testdeps, on testdeps'
@@ -20,8 +22,8 @@ import (
 // nothing there and starts no queue owner.
 func TestAcpxExecRunsAScriptedTurn(t *testing.T) {
 	tl := findTools(t)
-	need(t, tl.node22)
-	need(t, tl.acpx)
+	testenv.Need(t, tl.node22)
+	testenv.Need(t, tl.acpx)
 	home, cwd := t.TempDir(), t.TempDir()
 	agent := tl.node22 + " " + tl.agent + " permission"
 	stdout, stderr, code := run(t, []string{"HOME=" + home}, cwd, tl.node22, tl.acpx,

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends/claude/claudetest"
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // TestClaudeAgentACPStreamsAPrompt runs claude-agent-acp (pinned in
@@ -21,9 +22,9 @@ import (
 // answer streams as message chunks, then EOF.
 func TestClaudeAgentACPStreamsAPrompt(t *testing.T) {
 	tl := findTools(t)
-	need(t, tl.node22)
-	need(t, tl.claudeACP)
-	need(t, tl.claudeCLI)
+	testenv.Need(t, tl.node22)
+	testenv.Need(t, tl.claudeACP)
+	testenv.Need(t, tl.claudeCLI)
 	api := claudetest.NewFakeAPI(t, func(req claudetest.Request) []claudetest.Event {
 		return claudetest.TextReply(req.Model, "Hello", " from", " the fake API")
 	})
@@ -58,9 +59,9 @@ func TestClaudeAgentACPStreamsAPrompt(t *testing.T) {
 // allows it.
 func TestClaudeAgentACPPermissionRoundTrip(t *testing.T) {
 	tl := findTools(t)
-	need(t, tl.node22)
-	need(t, tl.claudeACP)
-	need(t, tl.claudeCLI)
+	testenv.Need(t, tl.node22)
+	testenv.Need(t, tl.claudeACP)
+	testenv.Need(t, tl.claudeCLI)
 	for _, tc := range []struct {
 		answer    string
 		wantFile  bool

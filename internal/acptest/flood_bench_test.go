@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // BenchmarkScriptedAgentFloodDirect is the baseline for issue 13's overhead
@@ -17,7 +19,7 @@ import (
 // the same steps run with Tether's `acp` command in place of agent.mjs.
 func BenchmarkScriptedAgentFloodDirect(b *testing.B) {
 	tl := findTools(b)
-	need(b, tl.node22)
+	testenv.Need(b, tl.node22)
 	steps := map[string]any{"steps": []map[string]any{
 		{"op": "initialize"},
 		{"op": "new_session"},

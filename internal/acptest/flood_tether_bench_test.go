@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 var (
@@ -41,7 +43,7 @@ func tether(tb testing.TB) string {
 		}
 		tetherBin = filepath.Join(dir, "tether")
 		cmd := exec.Command("go", "build", "-o", tetherBin, ".")
-		cmd.Dir = moduleRoot(tb)
+		cmd.Dir = testenv.ModuleRoot(tb)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			tetherErr = &buildError{out: string(out), err: err}
 		}
@@ -66,7 +68,7 @@ func (e *buildError) Error() string { return "building tether: " + e.err.Error()
 // turn-ms, as the Node starts are in the direct one.
 func BenchmarkScriptedAgentFloodThroughTether(b *testing.B) {
 	tl := findTools(b)
-	need(b, tl.node22)
+	testenv.Need(b, tl.node22)
 	bin := tether(b)
 	steps := map[string]any{"steps": []map[string]any{
 		{"op": "initialize"},

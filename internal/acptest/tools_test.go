@@ -19,36 +19,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
-
-// moduleRoot is the directory holding go.mod, at or above the test's
-// package directory.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, dir, parent, "no go.mod above the test's directory")
-		dir = parent
-	}
-}
-
-// need returns path when it exists; otherwise it skips the test, or fails
-// it when CI is set (scripts/test.sh installs testdeps there).
-func need(t testing.TB, path string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing (scripts/test.sh runs npm ci --prefix testdeps), and CI is set: %v", path, err)
-		}
-		t.Skipf("%s is missing; run `npm ci --prefix testdeps`: %v", path, err)
-	}
-	return path
-}
 
 // tools are the paths of the programs the tests run.
 type tools struct {
@@ -62,8 +35,8 @@ type tools struct {
 
 func findTools(t testing.TB) tools {
 	t.Helper()
-	root := moduleRoot(t)
-	nm := filepath.Join(root, "testdeps", "node_modules")
+	root := testenv.ModuleRoot(t)
+	nm := testenv.NodeModules(t)
 	return tools{
 		node22:    filepath.Join(nm, ".bin", "node"),
 		drive:     filepath.Join(root, "testdata", "acp", "drive.mjs"),

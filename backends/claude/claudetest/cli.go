@@ -1,10 +1,10 @@
 package claudetest
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // RealCLI returns the absolute path of the claude CLI installed in the
@@ -13,37 +13,7 @@ import (
 // (scripts/test.sh installs it there).
 func RealCLI(t testing.TB) string {
 	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(root, "testdeps", "node_modules", ".bin", "claude")
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the claude CLI is not installed at %s (scripts/test.sh runs npm ci --prefix testdeps): %v", path, err)
-		}
-		t.Skipf("the claude CLI is not installed at %s; run `npm ci --prefix testdeps` to run the real-CLI tests", path)
-	}
-	return path
-}
-
-// moduleRoot is the nearest directory at or above the working directory
-// (the test's package directory) that holds go.mod.
-func moduleRoot() (string, error) {
-	start, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := start; ; {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod in %s or above it", start)
-		}
-		dir = parent
-	}
+	return testenv.Need(t, filepath.Join(testenv.NodeModules(t), ".bin", "claude"))
 }
 
 // Env is the environment that makes the CLI hermetic, as NAME=value
