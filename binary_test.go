@@ -21,7 +21,6 @@ import (
 
 	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
-	"github.com/tether-dev/tether/store"
 )
 
 var (
@@ -36,16 +35,12 @@ var (
 // ~/.local/state; tests that start the binary give it a HOME of its own
 // too.
 func TestMain(m *testing.M) {
-	state, err := os.MkdirTemp("", "tether-state-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv(store.EnvStateDir, state)
+	remove := testenv.PrivateStore()
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))
 	}
-	os.RemoveAll(state)
+	remove()
 	os.Exit(code)
 }
 

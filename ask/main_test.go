@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/tether-dev/tether/store"
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // TestMain points the session store at a directory of its own: tether ask
@@ -12,12 +12,8 @@ import (
 // helper process (which inherits the environment), may write to the
 // developer's ~/.local/state.
 func TestMain(m *testing.M) {
-	state, err := os.MkdirTemp("", "tether-ask-state-")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv(store.EnvStateDir, state)
+	remove := testenv.PrivateStore()
 	code := m.Run()
-	os.RemoveAll(state)
+	remove()
 	os.Exit(code)
 }
