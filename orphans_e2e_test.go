@@ -4,8 +4,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -95,9 +93,7 @@ func TestNoProcessOutlivesItsSessionOrTether(t *testing.T) {
 	})
 	for _, end := range []string{"cleanup", "SIGKILL"} {
 		t.Run(end, func(t *testing.T) {
-			b := make([]byte, 8)
-			_, _ = rand.Read(b)
-			mark := hex.EncodeToString(b)
+			mark := newMark()
 			cmd := exec.Command(bin, "--backend", "claude", "--claude-path", cli, "--framing", "ndjson")
 			cmd.Env = append(claudetest.Env(t, api.URL()), orphanMarkEnv+"="+mark, "PATH="+os.Getenv("PATH"))
 			cmd.Dir = t.TempDir()

@@ -220,6 +220,24 @@ func runJanitor(name string, grace time.Duration) int {
 	return 0
 }
 
+// stopAll is the janitor's ladder over what signalAll reaches (it sends
+// sig to each process or group left and returns how many it reached; sig 0
+// only counts them): SIGTERM, grace for them to exit, then SIGKILL until
+// none is left or killWait has passed. It returns how many it found.
+func stopAll(signalAll func(sig syscall.Signal) int, grace time.Duration) (int, error) {
+	found := signalAll(syscall.SIGTERM)
+	if found == 0 {
+		return 0, nil
+	}
+	if untilNone(grace, func() int { return signalAll(0) }) {
+		return found, nil
+	}
+	if !untilNone(killWait, func() int { return signalAll(syscall.SIGKILL) }) {
+		return found, fmt.Errorf("%w", ErrSurvived)
+	}
+	return found, nil
+}
+
 // untilNone calls count until it returns 0 or d has passed, polling with
 // back-off, and reports whether it reached 0.
 func untilNone(d time.Duration, count func() int) bool {

@@ -4,7 +4,6 @@ package supervisor
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 	"time"
 )
@@ -22,15 +21,5 @@ func janitorSweep(_ string, groups map[int]uint64, grace time.Duration) (int, er
 		}
 		return n
 	}
-	found := signalAll(syscall.SIGTERM)
-	if found == 0 {
-		return 0, nil
-	}
-	if untilNone(grace, func() int { return signalAll(0) }) {
-		return found, nil
-	}
-	if !untilNone(killWait, func() int { return signalAll(syscall.SIGKILL) }) {
-		return found, fmt.Errorf("%w", ErrSurvived)
-	}
-	return found, nil
+	return stopAll(signalAll, grace)
 }
