@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
 // TestSessionsAndBackendsKnowNoWire keeps the seam honest: the engine
@@ -106,30 +108,15 @@ func methodNames(t *testing.T) (tether, acp []string) {
 // constants are the values of a file's Method constants that have a slash
 // or a dollar in them.
 func constants(t *testing.T, file string) []string {
-	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
-	require.NoError(t, err)
 	var names []string
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
+	for name, lit := range testenv.Consts(t, file) {
+		if !strings.Contains(name, "Method") || lit[0] != '"' && lit[0] != '`' {
 			continue
 		}
-		for _, spec := range g.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, n := range vs.Names {
-				if !strings.Contains(n.Name, "Method") || i >= len(vs.Values) {
-					continue
-				}
-				lit, ok := vs.Values[i].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					continue
-				}
-				s, err := strconv.Unquote(lit.Value)
-				require.NoError(t, err)
-				if strings.ContainsAny(s, "/$") {
-					names = append(names, s)
-				}
-			}
+		s, err := strconv.Unquote(lit)
+		require.NoError(t, err)
+		if strings.ContainsAny(s, "/$") {
+			names = append(names, s)
 		}
 	}
 	return names

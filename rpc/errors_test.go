@@ -2,10 +2,6 @@ package rpc
 
 import (
 	"fmt"
-	"go/ast"
-	"go/constant"
-	"go/parser"
-	"go/token"
 	"os"
 	"regexp"
 	"strings"
@@ -13,55 +9,23 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/testenv"
 )
 
-// codes reads the Code constants of the files from their source, so a new
-// code is checked without anyone remembering to add it to a list.
+// codes are the Code constants of files, by file and name.
 func codes(t *testing.T, files ...string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	for _, file := range files {
-		codesOf(t, file, out)
-	}
-	require.NotEmpty(t, out)
-	return out
-}
-
-func codesOf(t *testing.T, file string, out map[string]int64) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, file, nil, 0)
-	require.NoError(t, err)
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range g.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Code") {
-					continue
-				}
-				lit := vs.Values[i]
-				v := constant.MakeFromLiteral(strings.TrimPrefix(exprString(lit), "-"), token.INT, 0)
-				n, _ := constant.Int64Val(v)
-				if strings.HasPrefix(exprString(lit), "-") {
-					n = -n
-				}
-				out[file+": "+name.Name] = n
+		for name, lit := range testenv.Consts(t, file) {
+			if strings.HasPrefix(name, "Code") {
+				out[file+": "+name] = testenv.ConstInt(t, lit)
 			}
 		}
 	}
-}
-
-func exprString(e ast.Expr) string {
-	switch e := e.(type) {
-	case *ast.BasicLit:
-		return e.Value
-	case *ast.UnaryExpr:
-		return e.Op.String() + exprString(e.X)
-	}
-	return ""
+	require.NotEmpty(t, out)
+	return out
 }
 
 func TestErrorCodesAreUniqueAndMirroredInProtocolMD(t *testing.T) {

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends"
+	"github.com/tether-dev/tether/internal/testenv"
 	"github.com/tether-dev/tether/rpc"
 	"github.com/tether-dev/tether/sessions"
 )
@@ -91,26 +88,10 @@ func acpChapter(t *testing.T, doc string) string {
 
 // constCodes reads the Code constants of file from its source.
 func constCodes(t *testing.T, file string) map[string]int64 {
-	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
-	require.NoError(t, err)
 	out := map[string]int64{}
-	for _, d := range f.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range g.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, name := range vs.Names {
-				if !strings.HasPrefix(name.Name, "Code") {
-					continue
-				}
-				u, ok := vs.Values[i].(*ast.UnaryExpr)
-				require.True(t, ok, "%s: a negative literal", name.Name)
-				n, err := strconv.ParseInt(u.X.(*ast.BasicLit).Value, 10, 64)
-				require.NoError(t, err)
-				out[name.Name] = -n
-			}
+	for name, lit := range testenv.Consts(t, file) {
+		if strings.HasPrefix(name, "Code") {
+			out[name] = testenv.ConstInt(t, lit)
 		}
 	}
 	return out
