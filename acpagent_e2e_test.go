@@ -74,7 +74,7 @@ func TestACPAgentThroughTethersProtocol(t *testing.T) {
 
 	dir := t.TempDir()
 	query := func(session, backend, prompt string) int {
-		return c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "backend": backend, "prompt": prompt, "cwd": dir})
+		return c.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "backend": backend, "prompt": prompt, "cwd": dir})
 	}
 
 	// A streamed turn with tool calls.
@@ -209,7 +209,7 @@ func TestClaudeAgentACPThroughTethersProtocol(t *testing.T) {
 	dir := t.TempDir()
 	query := func(session, prompt string) int {
 		// Sessions start in claude-agent-acp's "auto" mode; "default" asks.
-		return c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "backend": "claude-acp", "prompt": prompt, "cwd": dir, "permissionMode": "default"})
+		return c.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "backend": "claude-acp", "prompt": prompt, "cwd": dir, "permissionMode": "default"})
 	}
 
 	notes, resp := c.waitResponse(query("a", "say hello"))
@@ -264,8 +264,8 @@ func TestClaudeAgentACPThroughTethersProtocol(t *testing.T) {
 	_, resp = c.waitResponse(query("c", "say hello"))
 	assert.Equal(t, "Hello from the fake API", queryResult(t, resp).Text)
 	require.NotEmpty(t, marked(mark, ""))
-	require.NoError(t, c.w.Close())
-	assert.Equal(t, 0, c.exitCode())
+	require.NoError(t, c.W.Close())
+	assert.Equal(t, 0, c.ExitCode())
 	waitGone(t, mark, "", "after the end of input")
 }
 
@@ -315,7 +315,7 @@ func TestACPAgentIdleStopAndTheProcessLimit(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON, withBackends("echo", backend), idle)
 	dir := t.TempDir()
 	ask := func(session, prompt string) protocol.QueryResult {
-		_, resp := c.waitResponse(c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "prompt": prompt, "cwd": dir}))
+		_, resp := c.waitResponse(c.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": session, "prompt": prompt, "cwd": dir}))
 		return queryResult(t, resp)
 	}
 	first := ask("a", "one")

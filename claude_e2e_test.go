@@ -70,7 +70,7 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	}
 
 	// (a) Tokens stream and make the result's text.
-	first := c.request(protocol.MethodSessionQuery, q("first question"))
+	first := c.Request(protocol.MethodSessionQuery, q("first question"))
 	notes, resp := c.waitResponse(first)
 	res := result(resp)
 	assert.Equal(t, protocol.StopEndTurn, res.StopReason)
@@ -86,7 +86,7 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	sessionID := res.BackendSessionID
 
 	// (b) The client allows a Bash command: it runs in the session's cwd.
-	id := c.request(protocol.MethodSessionQuery, q("please make marker.txt"))
+	id := c.Request(protocol.MethodSessionQuery, q("please make marker.txt"))
 	before, perm := c.waitMethod(protocol.MethodPermissionRequest)
 	assert.Equal(t, strconv.Itoa(id), perm.param(t, "queryId"))
 	assert.Equal(t, "e2e", perm.param(t, "sessionId"))
@@ -115,7 +115,7 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	assert.FileExists(t, filepath.Join(dir, "marker.txt"), "the allowed command ran in the session's cwd")
 
 	// (c) The client denies one: it does not run, and the model is told why.
-	id = c.request(protocol.MethodSessionQuery, q("now make denied.txt"))
+	id = c.Request(protocol.MethodSessionQuery, q("now make denied.txt"))
 	_, perm = c.waitMethod(protocol.MethodPermissionRequest)
 	assert.Equal(t, strconv.Itoa(id), perm.param(t, "queryId"))
 	assert.Equal(t, "Bash", perm.param(t, "toolName"))
@@ -151,7 +151,7 @@ func TestClaudeBackendEndToEnd(t *testing.T) {
 	}
 	require.NotEmpty(t, pgids, "a claude process runs in the session's cwd: %+v", procs)
 	var closed protocol.CleanupResult
-	cid := c.request(protocol.MethodSessionCleanup, map[string]any{"sessionId": "e2e"})
+	cid := c.Request(protocol.MethodSessionCleanup, map[string]any{"sessionId": "e2e"})
 	_, resp = c.waitResponse(cid)
 	require.Nil(t, resp.Error)
 	require.NoError(t, json.Unmarshal(resp.Result, &closed))
@@ -207,7 +207,7 @@ func TestClaudeAlwaysAllowIsARule(t *testing.T) {
 	// query's tool result.
 	run := func(prompt string, respond map[string]any) (perm, result message) {
 		t.Helper()
-		id := c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": "rules", "prompt": prompt, "cwd": dir, "model": claudetest.Model})
+		id := c.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": "rules", "prompt": prompt, "cwd": dir, "model": claudetest.Model})
 		asked := strconv.Itoa(id)
 		m := c.waitFor(func(m message) bool {
 			return m.isResponse() && string(m.ID) == asked ||

@@ -61,7 +61,7 @@ func TestKeepingUpClientGetsOneNotificationPerToken(t *testing.T) {
 	forEachFraming(t, func(t *testing.T, framing rpc.Framing) {
 		b := &tokenBackend{tokens: someTokens(20), step: make(chan struct{}), emitted: make(chan struct{})}
 		c := startTether(t, framing, withBackends(b.Name(), b))
-		id := c.request(protocol.MethodSessionQuery, query("s", "go"))
+		id := c.Request(protocol.MethodSessionQuery, query("s", "go"))
 		for i, want := range b.tokens {
 			if i > 0 {
 				b.step <- struct{}{} // the client has read the token before
@@ -80,7 +80,7 @@ func TestStalledClientGetsTokensMergedExactly(t *testing.T) {
 		b := &tokenBackend{tokens: someTokens(300), emitted: make(chan struct{})}
 		c := startTether(t, framing, withBackends(b.Name(), b))
 		c.pause()
-		id := c.request(protocol.MethodSessionQuery, query("s", "go"))
+		id := c.Request(protocol.MethodSessionQuery, query("s", "go"))
 		<-b.emitted // every token was sent while the client read nothing
 		c.resume()
 		notes, resp := c.waitResponse(id)

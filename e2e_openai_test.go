@@ -105,7 +105,7 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	c := startTether(t, rpc.FramingLSP, withBackends(openai.Name, backend, mock.Backend{}))
 	c.call(protocol.MethodInitialize, map[string]any{}, nil)
 
-	id := c.request(protocol.MethodSessionQuery, map[string]any{
+	id := c.Request(protocol.MethodSessionQuery, map[string]any{
 		"sessionId": "e2e", "prompt": "What is in main.go?", "backend": "openai",
 		"tools": []map[string]any{{
 			"name": "read_file", "description": "Read a file",
@@ -122,7 +122,7 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	assert.Equal(t, "read_file", params.Name)
 	assert.JSONEq(t, `{"path":"main.go"}`, string(params.Arguments))
 	assert.Contains(t, methods(before), protocol.MethodToolUse, "session/toolUse comes before tool/call")
-	c.reply(call.ID, protocol.ToolCallResult{Content: "package main"})
+	c.Reply(call.ID, protocol.ToolCallResult{Content: "package main"})
 
 	after, resp := c.waitResponse(id)
 	require.Nil(t, resp.Error)
@@ -151,14 +151,14 @@ func TestOpenAIBackendEndToEnd(t *testing.T) {
 	assert.Equal(t, "package main", toolMsg["content"])
 
 	// A second query of the same session, cancelled mid-stream.
-	id = c.request(protocol.MethodSessionQuery, map[string]any{"sessionId": "e2e", "prompt": "Tell me a story"})
+	id = c.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": "e2e", "prompt": "Tell me a story"})
 	select {
 	case <-streaming:
 	case <-time.After(guard):
 		t.Fatal("the second query never reached the server")
 	}
 	c.waitQueryNote(protocol.MethodToken, id)
-	cid := c.request(protocol.MethodSessionCancel, map[string]any{"sessionId": "e2e"})
+	cid := c.Request(protocol.MethodSessionCancel, map[string]any{"sessionId": "e2e"})
 	// The two answers may come in either order; the harness finds each.
 	_, cancelResp := c.waitResponse(cid)
 	_, resp = c.waitResponse(id)

@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +23,9 @@ import (
 	"github.com/tether-dev/tether/rpc"
 )
 
-// guard bounds every wait of a test, so that a bug shows up as a failure
-// naming what was awaited rather than as a hung suite. It never paces a
-// test: every wait ends as soon as what it waits for arrives.
-const guard = 20 * time.Second
+// guard bounds every wait of a test (testenv.Guard): a bug shows up as a
+// failure naming what was awaited, not as a hung suite.
+const guard = testenv.Guard
 
 // message is any JSON-RPC message as the test client sees it.
 type message struct {
@@ -59,20 +57,25 @@ func (m message) param(t testing.TB, field string) string {
 	return string(raw)
 }
 
-// testClient is a raw JSON-RPC client of an in-process Tether: it writes
-// frames as the test says (so it can also write bad ones) and collects
-// every message Tether writes, in order.
+// testClient is a raw JSON-RPC client of a Tether (testenv.Client) with
+// what this package's tests wait for: the notifications of a query, the
+// next message of a method, an error answer.
 type testClient struct {
+	*testenv.Client[message]
 	t       testing.TB
 	framing rpc.Framing
-	w       io.WriteCloser // Tether's stdin
-	msgs    chan message
-	log     []message      // every message read so far, in order
 	cursor  map[string]int // per waitMethod kind: where the next search starts
-	done    chan int       // Tether's exit code
-	nextID  int
-	mu      sync.Mutex // guards w
 	out     *testenv.PausableReader
+}
+
+// newTestClient is a client of a Tether that reads w and writes r, in
+// framing.
+func newTestClient(t testing.TB, framing rpc.Framing, w io.WriteCloser, r io.Reader) *testClient {
+	c := &testClient{t: t, framing: framing}
+	c.Client = testenv.NewClient[message](t, w, bufio.NewReader(r),
+		func(r *bufio.Reader) ([]byte, error) { return readFrame(r, framing) },
+		func(body []byte) []byte { return []byte(c.frame(string(body))) })
+	return c
 }
 
 // pause stops reading Tether's output (after the read in progress, if
@@ -106,17 +109,17 @@ func startTether(t testing.TB, framing rpc.Framing, opts ...harnessOption) *test
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &testClient{t: t, framing: framing, w: inW, msgs: make(chan message, 1<<16), done: make(chan int, 1)}
+	out := testenv.NewPausableReader(outR)
+	c := newTestClient(t, framing, inW, out)
+	c.out = out
 	go func() {
-		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
+		c.Done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	c.out = testenv.NewPausableReader(outR)
-	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
-		c.w.Close()
+		c.W.Close()
 		select {
-		case <-c.done:
+		case <-c.Done:
 		case <-time.After(guard):
 			t.Errorf("tether did not exit after its input ended")
 		}
@@ -130,23 +133,6 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// read decodes every message Tether writes until its output ends.
-func (c *testClient) read(r *bufio.Reader) {
-	defer close(c.msgs)
-	for {
-		body, err := readFrame(r, c.framing)
-		if err != nil {
-			return
-		}
-		var m message
-		if err := json.Unmarshal(body, &m); err != nil {
-			c.t.Errorf("tether wrote a message that is not JSON: %q", body)
-			return
-		}
-		c.msgs <- m
-	}
 }
 
 // readFrame reads one message in the given framing, and checks that it is
@@ -180,67 +166,6 @@ func (c *testClient) frame(body string) string {
 	return fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
 }
 
-// sendRaw writes bytes to Tether's input as they are.
-func (c *testClient) sendRaw(s string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := io.WriteString(c.w, s)
-	require.NoError(c.t, err)
-}
-
-// send writes one framed message.
-func (c *testClient) send(v any) {
-	body, err := json.Marshal(v)
-	require.NoError(c.t, err)
-	c.sendRaw(c.frame(string(body)))
-}
-
-// request sends a request and returns its id.
-func (c *testClient) request(method string, params any) int {
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.mu.Unlock()
-	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-	return id
-}
-
-// notify sends a notification.
-func (c *testClient) notify(method string, params any) {
-	c.send(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
-}
-
-// reply answers a request Tether sent.
-func (c *testClient) reply(id json.RawMessage, result any) {
-	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
-}
-
-// read1 reads one more message into the log.
-func (c *testClient) read1() {
-	c.t.Helper()
-	select {
-	case m, ok := <-c.msgs:
-		require.True(c.t, ok, "tether's output ended")
-		c.log = append(c.log, m)
-	case <-time.After(guard):
-		c.t.Fatalf("no message from tether within %v", guard)
-	}
-}
-
-// find returns the index in the log of the first message at or after from
-// that matches, reading more until one does.
-func (c *testClient) find(from int, match func(message) bool) int {
-	c.t.Helper()
-	for i := from; ; i++ {
-		for i >= len(c.log) {
-			c.read1()
-		}
-		if match(c.log[i]) {
-			return i
-		}
-	}
-}
-
 // waitResponse waits for the response to id and returns the notifications
 // of that query (those whose queryId is id) and the response.
 func (c *testClient) waitResponse(id int) (mine []message, resp message) {
@@ -250,39 +175,39 @@ func (c *testClient) waitResponse(id int) (mine []message, resp message) {
 
 func (c *testClient) waitResponseRaw(id string) (mine []message, resp message) {
 	c.t.Helper()
-	i := c.find(0, func(m message) bool { return m.isResponse() && string(m.ID) == id })
-	for _, m := range c.log[:i] {
+	i := c.Find(0, func(m message) bool { return m.isResponse() && string(m.ID) == id })
+	for _, m := range c.Log[:i] {
 		if !m.isResponse() && m.param(c.t, "queryId") == strings.Trim(id, `"`) {
 			mine = append(mine, m)
 		}
 	}
-	return mine, c.log[i]
+	return mine, c.Log[i]
 }
 
 // before returns every message that came before the response to id.
 func (c *testClient) before(id int) []message {
 	c.t.Helper()
 	want := strconv.Itoa(id)
-	i := c.find(0, func(m message) bool { return m.isResponse() && string(m.ID) == want })
-	return c.log[:i]
+	i := c.Find(0, func(m message) bool { return m.isResponse() && string(m.ID) == want })
+	return c.Log[:i]
 }
 
 // waitMethod waits for the next message with method not returned by an
 // earlier waitMethod, and returns the messages before it and it.
 func (c *testClient) waitMethod(method string) (before []message, m message) {
 	c.t.Helper()
-	i := c.find(c.cursor[method], func(m message) bool { return m.Method == method })
+	i := c.Find(c.cursor[method], func(m message) bool { return m.Method == method })
 	if c.cursor == nil {
 		c.cursor = make(map[string]int)
 	}
 	c.cursor[method] = i + 1
-	return c.log[:i], c.log[i]
+	return c.Log[:i], c.Log[i]
 }
 
 // waitFor waits for the first message of the whole log that matches.
 func (c *testClient) waitFor(match func(message) bool) message {
 	c.t.Helper()
-	return c.log[c.find(0, match)]
+	return c.Log[c.Find(0, match)]
 }
 
 // waitQueryNote waits for the first notification with method of query id.
@@ -300,12 +225,12 @@ func (c *testClient) waitNullIDError() message { return c.waitErrorWithID("null"
 func (c *testClient) waitErrorWithID(id string) message {
 	c.t.Helper()
 	key := "error " + id
-	i := c.find(c.cursor[key], func(m message) bool { return m.isResponse() && m.Error != nil && string(m.ID) == id })
+	i := c.Find(c.cursor[key], func(m message) bool { return m.isResponse() && m.Error != nil && string(m.ID) == id })
 	if c.cursor == nil {
 		c.cursor = make(map[string]int)
 	}
 	c.cursor[key] = i + 1
-	return c.log[i]
+	return c.Log[i]
 }
 
 // call sends a request and waits for its response, which must be a result;
@@ -313,7 +238,7 @@ func (c *testClient) waitErrorWithID(id string) message {
 // notifications.
 func (c *testClient) call(method string, params, out any) []message {
 	c.t.Helper()
-	mine, resp := c.waitResponse(c.request(method, params))
+	mine, resp := c.waitResponse(c.Request(method, params))
 	require.Nil(c.t, resp.Error, "%s failed", method)
 	if out != nil {
 		require.NoError(c.t, json.Unmarshal(resp.Result, out))
@@ -324,31 +249,9 @@ func (c *testClient) call(method string, params, out any) []message {
 // callError sends a request and returns the error it is answered with.
 func (c *testClient) callError(method string, params any) *wireError {
 	c.t.Helper()
-	_, resp := c.waitResponse(c.request(method, params))
+	_, resp := c.waitResponse(c.Request(method, params))
 	require.NotNil(c.t, resp.Error, "%s: want an error, got result %s", method, resp.Result)
 	return resp.Error
-}
-
-// exitCode ends nothing: it waits for Tether to exit on its own.
-func (c *testClient) exitCode() int {
-	c.t.Helper()
-	select {
-	case code := <-c.done:
-		c.done <- code // for Cleanup
-		return code
-	case <-time.After(guard):
-		c.t.Fatalf("tether did not exit within %v", guard)
-		return -1
-	}
-}
-
-// drain reads everything Tether writes until its output ends, and returns
-// the whole log.
-func (c *testClient) drain() []message {
-	for m := range c.msgs {
-		c.log = append(c.log, m)
-	}
-	return c.log
 }
 
 // methods lists the methods of messages, for order assertions.

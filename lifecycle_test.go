@@ -16,11 +16,11 @@ import (
 
 func TestShutdownClosesSessionsThenExitEndsWithZero(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		q := c.request("session/query", query("s1", "/tool Bash {}"))
+		q := c.Request("session/query", query("s1", "/tool Bash {}"))
 		_, perm := c.waitMethod("permission/request")
 		c.call("session/query", query("s2", "idle one"), nil)
 
-		shutdown := c.request("shutdown", nil)
+		shutdown := c.Request("shutdown", nil)
 		_, resp := c.waitResponse(shutdown)
 		require.Nil(t, resp.Error)
 		assert.Equal(t, "null", string(resp.Result))
@@ -41,17 +41,17 @@ func TestShutdownClosesSessionsThenExitEndsWithZero(t *testing.T) {
 		e := c.callError("session/query", query("s3", "too late"))
 		assert.Equal(t, int64(protocol.CodeShuttingDown), e.Code)
 
-		c.notify("exit", nil)
-		assert.Equal(t, 0, c.exitCode())
+		c.Notify("exit", nil)
+		assert.Equal(t, 0, c.ExitCode())
 	})
 }
 
 func TestExitWithoutShutdownEndsWithOne(t *testing.T) {
 	c := startTether(t, rpc.FramingLSP)
-	q := c.request("session/query", query("s1", "/sleep 60000"))
+	q := c.Request("session/query", query("s1", "/sleep 60000"))
 	c.waitMethod("session/status")
-	c.notify("exit", nil)
-	assert.Equal(t, 1, c.exitCode())
+	c.Notify("exit", nil)
+	assert.Equal(t, 1, c.ExitCode())
 	// The running query was cancelled, not abandoned.
 	_, resp := c.waitResponse(q)
 	assert.JSONEq(t, `"cancelled"`, string(field(t, resp.Result, "stopReason")))
@@ -59,8 +59,8 @@ func TestExitWithoutShutdownEndsWithOne(t *testing.T) {
 
 func TestEndOfInputAnswersWhatWasAskedThenExitsZero(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		q := c.request("session/query", query("s1", "first words\n/tool Bash {}\nlast words"))
-		c.w.Close()
+		q := c.Request("session/query", query("s1", "first words\n/tool Bash {}\nlast words"))
+		c.W.Close()
 
 		mine, resp := c.waitResponse(q)
 		require.Nil(t, resp.Error)
@@ -72,17 +72,17 @@ func TestEndOfInputAnswersWhatWasAskedThenExitsZero(t *testing.T) {
 		result := lastOf(mine, "session/toolResult")
 		assert.Equal(t, "true", result.param(t, "isError"))
 		assert.Contains(t, result.param(t, "summary"), "client gone")
-		assert.Equal(t, 0, c.exitCode())
+		assert.Equal(t, 0, c.ExitCode())
 	})
 }
 
 func TestBrokenFrameHeaderEndsTheConnectionAndClosesSessions(t *testing.T) {
 	gate := newGateBackend()
 	c := startTether(t, rpc.FramingLSP, withBackends("gate", gate))
-	c.request("session/query", query("s1", "anything"))
+	c.Request("session/query", query("s1", "anything"))
 	c.waitMethod("permission/request")
-	c.sendRaw("Content-Length: lots\r\n\r\n{}")
-	assert.Equal(t, 1, c.exitCode())
+	c.Raw("Content-Length: lots\r\n\r\n{}")
+	assert.Equal(t, 1, c.ExitCode())
 	// Nobody can answer any more: the backend was told deny, and closed.
 	select {
 	case d := <-gate.decisions:
@@ -113,21 +113,21 @@ func TestNoGoroutineLeftAfterExit(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	c := startTether(t, rpc.FramingNDJSON)
 	c.call("session/query", query("a", "hello"), nil)
-	c.request("session/query", query("b", "/tool Bash {}"))
+	c.Request("session/query", query("b", "/tool Bash {}"))
 	c.waitMethod("permission/request")
-	c.request("session/query", query("c", "/sleep 50\n/tokens 100"))
-	c.w.Close()
-	assert.Equal(t, 0, c.exitCode())
-	c.drain()
+	c.Request("session/query", query("c", "/sleep 50\n/tokens 100"))
+	c.W.Close()
+	assert.Equal(t, 0, c.ExitCode())
+	c.Drain()
 	goleak.VerifyNone(t, ignore)
 }
 
 func TestExitSentAsARequestIsAnswered(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
 	c.call("shutdown", nil, nil)
-	_, resp := c.waitResponse(c.request("exit", nil))
+	_, resp := c.waitResponse(c.Request("exit", nil))
 	assert.Nil(t, resp.Error, "every request is answered exactly once, exit too")
-	assert.Equal(t, 0, c.exitCode())
+	assert.Equal(t, 0, c.ExitCode())
 }
 
 // After end of input nobody can answer a tool/call: the pending one and
@@ -135,12 +135,12 @@ func TestExitSentAsARequestIsAnswered(t *testing.T) {
 // and Tether exits instead of waiting forever.
 func TestEndOfInputFailsToolCallsAndExits(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		q := c.request("session/query", map[string]any{
+		q := c.Request("session/query", map[string]any{
 			"sessionId": "s", "prompt": "before\n/calltool read_file {}\n/calltool read_file {}\nafter",
 			"tools": []map[string]any{{"name": "read_file"}},
 		})
 		c.waitMethod("tool/call")
-		c.w.Close()
+		c.W.Close()
 		mine, resp := c.waitResponse(q)
 		require.Nil(t, resp.Error)
 		var res protocol.QueryResult
@@ -155,8 +155,8 @@ func TestEndOfInputFailsToolCallsAndExits(t *testing.T) {
 			}
 		}
 		assert.Equal(t, 2, results, "the pending call and the later one both failed")
-		assert.Equal(t, 1, count(c.log, "tool/call"), "the later call was never sent")
-		assert.Equal(t, 0, c.exitCode())
+		assert.Equal(t, 1, count(c.Log, "tool/call"), "the later call was never sent")
+		assert.Equal(t, 0, c.ExitCode())
 	})
 }
 
@@ -169,8 +169,8 @@ func TestShutdownPastItsDeadlineKillsAndSaysSo(t *testing.T) {
 	e := c.callError("shutdown", nil)
 	assert.Equal(t, int64(protocol.CodeShutdownTimeout), e.Code, e.Message)
 	assert.Contains(t, e.Message, "killed")
-	c.notify("exit", nil)
-	assert.Equal(t, 1, c.exitCode(), "a shutdown that timed out did not shut down cleanly")
+	c.Notify("exit", nil)
+	assert.Equal(t, 1, c.ExitCode(), "a shutdown that timed out did not shut down cleanly")
 	select {
 	case <-stuck.killed:
 	default:

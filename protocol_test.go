@@ -146,13 +146,13 @@ func TestUnknownMethod(t *testing.T) {
 	assert.Equal(t, int64(rpc.CodeMethodNotFound), e.Code)
 	assert.Contains(t, e.Message, "session/frobnicate")
 	// Unknown notifications are ignored, as JSON-RPC wants.
-	c.notify("$/somethingElse", map[string]any{})
+	c.Notify("$/somethingElse", map[string]any{})
 	c.call("session/list", nil, nil)
 }
 
 func TestBackendFailureFailsTheQueryNotTheSession(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	id := c.request("session/query", query("s1", "partial\n/fail the model exploded"))
+	id := c.Request("session/query", query("s1", "partial\n/fail the model exploded"))
 	before, resp := c.waitResponse(id)
 	require.NotNil(t, resp.Error)
 	assert.Equal(t, int64(protocol.CodeBackendFailed), resp.Error.Code)
@@ -176,11 +176,11 @@ func TestStopReasonComesFromTheBackend(t *testing.T) {
 
 func TestQueriesOfABusySessionWaitInOrder(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	first := c.request("session/query", query("s1", "/tool Bash {}"))
+	first := c.Request("session/query", query("s1", "/tool Bash {}"))
 	_, perm := c.waitMethod("permission/request")
 	var ids []int
 	for i := range 3 {
-		ids = append(ids, c.request("session/query", query("s1", "queued "+strconv.Itoa(i))))
+		ids = append(ids, c.Request("session/query", query("s1", "queued "+strconv.Itoa(i))))
 	}
 	// The queued queries have not started: nothing of theirs arrives until
 	// the first one is answered.
@@ -201,10 +201,10 @@ func TestQueriesOfABusySessionWaitInOrder(t *testing.T) {
 
 func TestAFullQueueAnswersSessionBusy(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	c.request("session/query", query("s1", "/tool Bash {}"))
+	c.Request("session/query", query("s1", "/tool Bash {}"))
 	c.waitMethod("permission/request")
 	for range 16 {
-		c.request("session/query", query("s1", "queued"))
+		c.Request("session/query", query("s1", "queued"))
 	}
 	e := c.callError("session/query", query("s1", "one too many"))
 	assert.Equal(t, int64(protocol.CodeSessionBusy), e.Code)
@@ -217,7 +217,7 @@ func TestAFullQueueAnswersSessionBusy(t *testing.T) {
 
 func TestPermissionAllowDenyAndRemember(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		id := c.request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
+		id := c.Request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
 		before, perm := c.waitMethod("permission/request")
 		assert.Equal(t, "session/toolUse", before[len(before)-1].Method, "the tool use is announced before permission is asked")
 		assert.Equal(t, "Bash", perm.param(t, "toolName"))
@@ -236,7 +236,7 @@ func TestPermissionAllowDenyAndRemember(t *testing.T) {
 		assert.Equal(t, int64(rpc.CodeInvalidParams), e.Code)
 		assert.JSONEq(t, `{"field":"requestId"}`, string(e.Data))
 
-		id = c.request("session/query", query("s1", `/tool Bash {"command":"rm -rf /"}`))
+		id = c.Request("session/query", query("s1", `/tool Bash {"command":"rm -rf /"}`))
 		_, perm = c.waitMethod("permission/request")
 		c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "deny", "reason": "not that"}, nil)
 		before, _ = c.waitResponse(id)
@@ -244,7 +244,7 @@ func TestPermissionAllowDenyAndRemember(t *testing.T) {
 		assert.Equal(t, "true", result.param(t, "isError"))
 		assert.Contains(t, result.param(t, "summary"), "not that")
 
-		id = c.request("session/query", query("s1", `/tool Edit {"file":"a.go"}`))
+		id = c.Request("session/query", query("s1", `/tool Edit {"file":"a.go"}`))
 		_, perm = c.waitMethod("permission/request")
 		assert.Equal(t, `Edit({"file":"a.go"})`, perm.param(t, "alwaysRule"))
 		c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
@@ -254,7 +254,7 @@ func TestPermissionAllowDenyAndRemember(t *testing.T) {
 		assert.NotContains(t, methods(before), "permission/request")
 		assert.Equal(t, 2, count(before, "session/toolResult"))
 		// Only for that session.
-		c.request("session/query", query("s2", `/tool Edit {"file":"a.go"}`))
+		c.Request("session/query", query("s2", `/tool Edit {"file":"a.go"}`))
 		c.waitMethod("permission/request")
 	})
 }
@@ -263,7 +263,7 @@ func TestPermissionAllowDenyAndRemember(t *testing.T) {
 // rule always adds, and only what that rule covers runs unasked.
 func TestAlwaysAllowIsARuleNotATool(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	id := c.request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
+	id := c.Request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
 	_, perm := c.waitMethod("permission/request")
 	assert.Equal(t, "Bash(ls:*)", perm.param(t, "alwaysRule"))
 	c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
@@ -275,7 +275,7 @@ func TestAlwaysAllowIsARuleNotATool(t *testing.T) {
 
 	for _, line := range []string{"rm -rf x", "ls; rm -rf ~", "ls && rm x", "ls $(rm x)", "ls | sh"} {
 		input, _ := json.Marshal(map[string]string{"command": line})
-		id := c.request("session/query", query("s1", "/tool Bash "+string(input)))
+		id := c.Request("session/query", query("s1", "/tool Bash "+string(input)))
 		_, perm := c.waitMethod("permission/request")
 		assert.Equal(t, strconv.Itoa(id), perm.param(t, "queryId"), "%q is asked", line)
 		c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "deny"}, nil)
@@ -286,7 +286,7 @@ func TestAlwaysAllowIsARuleNotATool(t *testing.T) {
 
 func TestSessionWaitingForPermissionDoesNotDelayAnother(t *testing.T) {
 	c := startTether(t, rpc.FramingLSP)
-	blocked := c.request("session/query", query("a", "/tool Bash {}"))
+	blocked := c.Request("session/query", query("a", "/tool Bash {}"))
 	c.waitMethod("permission/request")
 
 	var res protocol.QueryResult
@@ -306,9 +306,9 @@ func TestSessionWaitingForPermissionDoesNotDelayAnother(t *testing.T) {
 
 func TestSessionCancelMidStream(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		running := c.request("session/query", query("s1", "/tokens 1\n/sleep 60000\n/tokens 1"))
+		running := c.Request("session/query", query("s1", "/tokens 1\n/sleep 60000\n/tokens 1"))
 		c.waitMethod("session/token")
-		queued := c.request("session/query", query("s1", "never runs"))
+		queued := c.Request("session/query", query("s1", "never runs"))
 
 		var n protocol.CancelResult
 		c.call("session/cancel", map[string]any{"sessionId": "s1"}, &n)
@@ -334,9 +334,9 @@ func TestSessionCancelMidStream(t *testing.T) {
 
 func TestSessionCancelWithdrawsPendingPermission(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	id := c.request("session/query", query("s1", "/tool Bash {}\nafter the tool"))
+	id := c.Request("session/query", query("s1", "/tool Bash {}\nafter the tool"))
 	_, perm := c.waitMethod("permission/request")
-	c.request("session/cancel", map[string]any{"sessionId": "s1"})
+	c.Request("session/cancel", map[string]any{"sessionId": "s1"})
 
 	before, resp := c.waitResponse(id)
 	withdrawn := lastOf(before, "permission/cancelled")
@@ -354,19 +354,19 @@ func TestSessionCancelWithdrawsPendingPermission(t *testing.T) {
 
 func TestCancelRequestMidStreamAndWhileQueued(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		running := c.request("session/query", query("s1", "/tokens 2\n/sleep 60000"))
+		running := c.Request("session/query", query("s1", "/tokens 2\n/sleep 60000"))
 		c.waitMethod("session/token")
-		queued := c.request("session/query", query("s1", "queued"))
-		third := c.request("session/query", query("s1", "third"))
+		queued := c.Request("session/query", query("s1", "queued"))
+		third := c.Request("session/query", query("s1", "third"))
 
 		// Cancelling the queued one answers it at once, while the running
 		// one goes on.
-		c.notify("$/cancelRequest", map[string]any{"id": queued})
+		c.Notify("$/cancelRequest", map[string]any{"id": queued})
 		_, resp := c.waitResponse(queued)
 		require.NotNil(t, resp.Error)
 		assert.Equal(t, int64(rpc.CodeRequestCancelled), resp.Error.Code)
 
-		c.notify("$/cancelRequest", map[string]any{"id": running})
+		c.Notify("$/cancelRequest", map[string]any{"id": running})
 		before, resp := c.waitResponse(running)
 		require.NotNil(t, resp.Error)
 		assert.Equal(t, int64(rpc.CodeRequestCancelled), resp.Error.Code)
@@ -378,19 +378,19 @@ func TestCancelRequestMidStreamAndWhileQueued(t *testing.T) {
 		assert.JSONEq(t, `"third"`, string(field(t, resp.Result, "text")))
 
 		// Cancelling a finished or unknown request does nothing.
-		c.notify("$/cancelRequest", map[string]any{"id": running})
-		c.notify("$/cancelRequest", map[string]any{"id": "not-a-request"})
+		c.Notify("$/cancelRequest", map[string]any{"id": running})
+		c.Notify("$/cancelRequest", map[string]any{"id": "not-a-request"})
 		c.call("session/list", nil, nil)
 	})
 }
 
 func TestCleanupWithPendingPermission(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		q := c.request("session/query", query("s1", "/tool Write {}"))
+		q := c.Request("session/query", query("s1", "/tool Write {}"))
 		_, perm := c.waitMethod("permission/request")
-		queued := c.request("session/query", query("s1", "queued"))
+		queued := c.Request("session/query", query("s1", "queued"))
 
-		cleanup := c.request("session/cleanup", map[string]any{"sessionId": "s1"})
+		cleanup := c.Request("session/cleanup", map[string]any{"sessionId": "s1"})
 		_, resp := c.waitResponse(cleanup)
 		require.Nil(t, resp.Error)
 		before := c.before(cleanup)
@@ -459,10 +459,10 @@ func TestMalformedInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 			}
 			for _, f := range framings {
 				c := startTether(t, f)
-				running := c.request("session/query", query("s1", "/tool Bash {}"))
+				running := c.Request("session/query", query("s1", "/tool Bash {}"))
 				c.waitMethod("permission/request")
 
-				c.sendRaw(c.frame(tc.body))
+				c.Raw(c.frame(tc.body))
 				m := c.waitErrorWithID(tc.id)
 				assert.Equal(t, tc.code, m.Error.Code, m.Error.Message)
 
@@ -480,16 +480,16 @@ func TestMalformedInputIsAnsweredAndTheConnectionStays(t *testing.T) {
 func TestContentLengthBodyWithLeadingWhiteSpaceIsRead(t *testing.T) {
 	c := startTether(t, rpc.FramingLSP)
 	body := "\r\n " + `{"jsonrpc":"2.0","id":"ws","method":"session/list"}`
-	c.sendRaw(fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
+	c.Raw(fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body))
 	_, resp := c.waitResponseRaw(`"ws"`)
 	assert.Nil(t, resp.Error, "valid JSON after white space is a message")
 }
 
 func TestDuplicateRequestIDInFlight(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	c.sendRaw(`{"jsonrpc":"2.0","id":"q","method":"session/query","params":{"sessionId":"s","prompt":"/tool Bash {}\ndone"}}` + "\n")
+	c.Raw(`{"jsonrpc":"2.0","id":"q","method":"session/query","params":{"sessionId":"s","prompt":"/tool Bash {}\ndone"}}` + "\n")
 	_, req := c.waitMethod("permission/request")
-	c.sendRaw(`{"jsonrpc":"2.0","id":"q","method":"session/list"}` + "\n")
+	c.Raw(`{"jsonrpc":"2.0","id":"q","method":"session/list"}` + "\n")
 	m := c.waitNullIDError()
 	assert.Equal(t, int64(rpc.CodeInvalidRequest), m.Error.Code, "the second use of the id is refused, with id null")
 	c.call("permission/respond", map[string]any{"requestId": req.param(t, "requestId"), "decision": "allow"}, nil)
@@ -498,7 +498,7 @@ func TestDuplicateRequestIDInFlight(t *testing.T) {
 	var res protocol.QueryResult
 	require.NoError(t, json.Unmarshal(resp.Result, &res))
 	assert.Equal(t, "done", res.Text)
-	for _, m := range c.log {
+	for _, m := range c.Log {
 		if m.isResponse() && string(m.ID) == `"q"` && m.Error != nil {
 			t.Errorf("an error was sent with the query's id: %+v", m.Error)
 		}
@@ -507,11 +507,11 @@ func TestDuplicateRequestIDInFlight(t *testing.T) {
 
 func TestStringRequestIDsTagNotifications(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	c.sendRaw(`{"jsonrpc":"2.0","id":"abc","method":"session/query","params":{"sessionId":"s","prompt":"hi"}}` + "\n")
+	c.Raw(`{"jsonrpc":"2.0","id":"abc","method":"session/query","params":{"sessionId":"s","prompt":"hi"}}` + "\n")
 	mine, resp := c.waitResponseRaw(`"abc"`)
 	require.Nil(t, resp.Error)
 	assert.Equal(t, "hi", tokens(t, mine))
-	assert.Len(t, c.log, len(mine)+1, "every notification carries the string id")
+	assert.Len(t, c.Log, len(mine)+1, "every notification carries the string id")
 }
 
 func lastOf(ms []message, method string) message {
@@ -549,12 +549,12 @@ func TestCleanupThenQueryInOneWriteAsksAgain(t *testing.T) {
 		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			c := startTether(t, rpc.FramingNDJSON)
-			q := c.request("session/query", query("A", `/tool Bash {"command":"ls"}`))
+			q := c.Request("session/query", query("A", `/tool Bash {"command":"ls"}`))
 			_, perm := c.waitMethod("permission/request")
 			c.call("permission/respond", map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow", "remember": true}, nil)
 			c.waitResponse(q)
 
-			c.sendRaw(`{"jsonrpc":"2.0","id":"cleanup","method":"session/cleanup","params":{"sessionId":"A"}}` + "\n" +
+			c.Raw(`{"jsonrpc":"2.0","id":"cleanup","method":"session/cleanup","params":{"sessionId":"A"}}` + "\n" +
 				`{"jsonrpc":"2.0","id":"again","method":"session/query","params":{"sessionId":"A","prompt":"/tool Bash {\"command\":\"ls\"}"}}` + "\n")
 			_, again := c.waitMethod("permission/request")
 			assert.Equal(t, "again", again.param(t, "queryId"), "the new session asks")

@@ -51,12 +51,12 @@ func TestRestartOpenAIContinuesFromTheStoredHistory(t *testing.T) {
 	args := []string{"--backend", "openai", "--openai-base-url", srv.URL + "/v1", "--openai-model", "fake-model"}
 
 	first := startRun(t, env, args...)
-	id := first.request(protocol.MethodSessionQuery, map[string]any{
+	id := first.Request(protocol.MethodSessionQuery, map[string]any{
 		"sessionId": "chat", "prompt": "What is in main.go?", "cwd": dir, "systemPrompt": "Be brief.",
 		"tools": []map[string]any{{"name": "read_file", "description": "Read a file", "parameters": map[string]any{"type": "object"}}},
 	})
 	_, call := first.waitMethod(protocol.MethodToolCall)
-	first.reply(call.ID, protocol.ToolCallResult{Content: "package main"})
+	first.Reply(call.ID, protocol.ToolCallResult{Content: "package main"})
 	_, resp := first.waitResponse(id)
 	require.Nil(t, resp.Error)
 	var res protocol.QueryResult

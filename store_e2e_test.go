@@ -37,14 +37,13 @@ func startRun(t *testing.T, env []string, args ...string) *tetherRun {
 
 // runOf is the run of a Tether started as p, speaking NDJSON.
 func runOf(t *testing.T, p *subprocess) *tetherRun {
-	c := &testClient{t: t, framing: rpc.FramingNDJSON, w: p.stdin, msgs: make(chan message, 1<<16), done: make(chan int, 1)}
-	go c.read(p.stdout)
+	c := newTestClient(t, rpc.FramingNDJSON, p.stdin, p.stdout)
 	r := &tetherRun{testClient: c, t: t, p: p}
 	t.Cleanup(func() {
 		if !r.stopped {
 			// A test that failed half-way: end the run all the same.
-			r.w.Close()
-			r.drain()
+			r.W.Close()
+			r.Drain()
 			r.p.wait(t)
 		}
 	})
@@ -60,9 +59,9 @@ func (r *tetherRun) stop() string {
 	r.t.Helper()
 	r.stopped = true
 	r.call(protocol.MethodShutdown, nil, nil)
-	r.notify(protocol.MethodExit, nil)
-	r.w.Close()
-	r.drain()
+	r.Notify(protocol.MethodExit, nil)
+	r.W.Close()
+	r.Drain()
 	_, code := r.p.wait(r.t)
 	assert.Equal(r.t, 0, code, "stderr:\n%s", r.p.stderr)
 	return r.p.stderr.String()
@@ -72,14 +71,14 @@ func (r *tetherRun) stop() string {
 // that session written before the answer, and the answer.
 func (r *tetherRun) load(id string) ([]message, protocol.LoadResult) {
 	r.t.Helper()
-	from := len(r.log)
-	req := strconv.Itoa(r.request(protocol.MethodSessionLoad, map[string]any{"sessionId": id}))
-	i := r.find(from, func(m message) bool { return m.isResponse() && string(m.ID) == req })
-	require.Nil(r.t, r.log[i].Error, "session/load failed")
+	from := len(r.Log)
+	req := strconv.Itoa(r.Request(protocol.MethodSessionLoad, map[string]any{"sessionId": id}))
+	i := r.Find(from, func(m message) bool { return m.isResponse() && string(m.ID) == req })
+	require.Nil(r.t, r.Log[i].Error, "session/load failed")
 	var res protocol.LoadResult
-	require.NoError(r.t, json.Unmarshal(r.log[i].Result, &res))
+	require.NoError(r.t, json.Unmarshal(r.Log[i].Result, &res))
 	var notes []message
-	for _, m := range r.log[from:i] {
+	for _, m := range r.Log[from:i] {
 		if !m.isResponse() && m.param(r.t, "sessionId") == id {
 			notes = append(notes, m)
 		}
@@ -116,7 +115,7 @@ func TestRestartMockSessionListLoadContinue(t *testing.T) {
 	}
 	var texts []string
 	for _, prompt := range prompts {
-		id := first.request(protocol.MethodSessionQuery, map[string]any{"sessionId": "s", "prompt": prompt, "cwd": dir})
+		id := first.Request(protocol.MethodSessionQuery, map[string]any{"sessionId": "s", "prompt": prompt, "cwd": dir})
 		if strings.HasPrefix(prompt, "/tool") {
 			_, perm := first.waitMethod(protocol.MethodPermissionRequest)
 			first.call(protocol.MethodPermissionRespond, map[string]any{"requestId": perm.param(t, "requestId"), "decision": "allow"}, nil)
@@ -199,7 +198,7 @@ func TestTwoProcessesShareTheStore(t *testing.T) {
 		wg.Go(func() {
 			ids := make([]int, each)
 			for i := range each {
-				ids[i] = run.r.request(protocol.MethodSessionQuery, map[string]any{
+				ids[i] = run.r.Request(protocol.MethodSessionQuery, map[string]any{
 					"sessionId": fmt.Sprint(run.prefix, i), "prompt": fmt.Sprintf("%s%d says\n/tokens 200", run.prefix, i), "cwd": dir,
 				})
 			}

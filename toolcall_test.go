@@ -13,7 +13,7 @@ import (
 
 func TestToolCallRoundTripThroughTheClient(t *testing.T) {
 	eachFraming(t, func(t *testing.T, c *testClient) {
-		q := c.request("session/query", query("s1", `/calltool read_buffer {"name":"main.go"}`+"\ndone"))
+		q := c.Request("session/query", query("s1", `/calltool read_buffer {"name":"main.go"}`+"\ndone"))
 		_, call := c.waitMethod("tool/call")
 		require.NotEmpty(t, call.ID, "tool/call is a request: it has an id to answer")
 		var p protocol.ToolCallParams
@@ -23,7 +23,7 @@ func TestToolCallRoundTripThroughTheClient(t *testing.T) {
 		assert.JSONEq(t, `{"name":"main.go"}`, string(p.Arguments))
 		assert.JSONEq(t, "1", string(p.QueryID))
 
-		c.reply(call.ID, protocol.ToolCallResult{Content: "package main\nfunc main() {}"})
+		c.Reply(call.ID, protocol.ToolCallResult{Content: "package main\nfunc main() {}"})
 		mine, resp := c.waitResponse(q)
 		require.Nil(t, resp.Error)
 		use, result := lastOf(mine, "session/toolUse"), lastOf(mine, "session/toolResult")
@@ -36,9 +36,9 @@ func TestToolCallRoundTripThroughTheClient(t *testing.T) {
 
 func TestToolCallAnsweredWithAnErrorIsAToolError(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	q := c.request("session/query", query("s1", `/calltool format {}`))
+	q := c.Request("session/query", query("s1", `/calltool format {}`))
 	_, call := c.waitMethod("tool/call")
-	c.send(map[string]any{"jsonrpc": "2.0", "id": call.ID, "error": map[string]any{"code": -32000, "message": "no formatter"}})
+	c.Send(map[string]any{"jsonrpc": "2.0", "id": call.ID, "error": map[string]any{"code": -32000, "message": "no formatter"}})
 	mine, resp := c.waitResponse(q)
 	require.Nil(t, resp.Error, "the turn goes on; only the tool failed")
 	result := lastOf(mine, "session/toolResult")
@@ -48,15 +48,15 @@ func TestToolCallAnsweredWithAnErrorIsAToolError(t *testing.T) {
 
 func TestCancelWhileTheClientRunsATool(t *testing.T) {
 	c := startTether(t, rpc.FramingNDJSON)
-	q := c.request("session/query", query("s1", `/calltool slow {}`))
+	q := c.Request("session/query", query("s1", `/calltool slow {}`))
 	_, call := c.waitMethod("tool/call")
-	c.request("session/cancel", map[string]any{"sessionId": "s1"})
+	c.Request("session/cancel", map[string]any{"sessionId": "s1"})
 	// Tether tells the client to stop working on the call.
 	_, cancel := c.waitMethod("$/cancelRequest")
 	assert.JSONEq(t, string(call.ID), string(field(t, cancel.Params, "id")))
 	_, resp := c.waitResponse(q)
 	assert.JSONEq(t, `"cancelled"`, string(field(t, resp.Result, "stopReason")))
 	// A late answer is harmless.
-	c.reply(call.ID, protocol.ToolCallResult{Content: "too late"})
+	c.Reply(call.ID, protocol.ToolCallResult{Content: "too late"})
 	c.call("session/query", query("s1", "next"), nil)
 }

@@ -25,7 +25,7 @@ func TestPermissionCancelledSaysWhy(t *testing.T) {
 			c.call("session/cancel", map[string]any{"sessionId": "s1"}, nil)
 		}, "cancelled"},
 		{"$/cancelRequest", func(c *testClient, query int) {
-			c.notify("$/cancelRequest", map[string]any{"id": query})
+			c.Notify("$/cancelRequest", map[string]any{"id": query})
 		}, "cancelled"},
 		{"session/cleanup", func(c *testClient, _ int) {
 			c.call("session/cleanup", map[string]any{"sessionId": "s1"}, nil)
@@ -34,17 +34,17 @@ func TestPermissionCancelledSaysWhy(t *testing.T) {
 			c.call("shutdown", nil, nil)
 		}, "session closed"},
 		{"exit without shutdown", func(c *testClient, _ int) {
-			c.notify("exit", nil)
-			assert.Equal(c.t, 1, c.exitCode())
+			c.Notify("exit", nil)
+			assert.Equal(c.t, 1, c.ExitCode())
 		}, "session closed"},
 		{"end of input", func(c *testClient, _ int) {
-			c.w.Close()
-			assert.Equal(c.t, 0, c.exitCode())
+			c.W.Close()
+			assert.Equal(c.t, 0, c.ExitCode())
 		}, "client gone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startTether(t, rpc.FramingNDJSON)
-			q := c.request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
+			q := c.Request("session/query", query("s1", `/tool Bash {"command":"ls"}`))
 			_, perm := c.waitMethod("permission/request")
 			tc.end(c, q)
 			cancelled := c.waitFor(func(m message) bool { return m.Method == "permission/cancelled" })
@@ -59,7 +59,7 @@ func TestPermissionCancelledSaysWhy(t *testing.T) {
 // A turn that ends while its request waits withdraws it as "turn ended".
 func TestPermissionCancelledWhenTheTurnEnds(t *testing.T) {
 	c := startTether(t, rpc.FramingLSP, withBackends("hasty", hastyBackend{}))
-	before, resp := c.waitResponse(c.request("session/query", query("s1", "go")))
+	before, resp := c.waitResponse(c.Request("session/query", query("s1", "go")))
 	require.Nil(t, resp.Error)
 	perm := lastOf(before, "permission/request")
 	cancelled := lastOf(before, "permission/cancelled")

@@ -129,7 +129,7 @@ func TestNewSessionErrors(t *testing.T) {
 func TestPromptStreamsChunksThenAnswers(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	before, resp := c.waitResponse(c.request("session/prompt", promptText(id, "  \nhello brave world\n/think pondering\n/tokens 3")))
+	before, resp := c.waitResponse(c.Request("session/prompt", promptText(id, "  \nhello brave world\n/think pondering\n/tokens 3")))
 	require.Nil(t, resp.Error)
 	mine := updatesOf(t, before, id)
 	assert.Equal(t, "hello brave world\ntok1 tok2 tok3", chunks(t, mine), "the chunks concatenate exactly to what the mock streams")
@@ -151,7 +151,7 @@ func TestPromptStreamsChunksThenAnswers(t *testing.T) {
 	}
 
 	// A later prompt sets no title again.
-	before, _ = c.waitResponse(c.request("session/prompt", promptText(id, "again")))
+	before, _ = c.waitResponse(c.Request("session/prompt", promptText(id, "again")))
 	assert.Equal(t, []string{"agent_message_chunk"}, kinds(t, updatesOf(t, before[len(mine)+1:], id)))
 }
 
@@ -165,7 +165,7 @@ func TestPromptContentBlocks(t *testing.T) {
 		map[string]any{"type": "resource", "resource": map[string]any{"uri": "file:///w/notes.txt", "text": "note one", "mimeType": "text/plain"}},
 		map[string]any{"type": "image", "mimeType": "image/png", "data": "iVBORw0KGgo="},
 	}}
-	before, resp := c.waitResponse(c.request("session/prompt", prompt))
+	before, resp := c.waitResponse(c.Request("session/prompt", prompt))
 	require.Nil(t, resp.Error)
 	assert.Equal(t, "image image/png 12 base64 bytes\nLook at [@main.go](file:///w/main.go) and [@notes.txt](file:///w/notes.txt)\n<context ref=\"file:///w/notes.txt\">\nnote one\n</context>",
 		chunks(t, updatesOf(t, before, id)), "the mock echoes what it was shown")
@@ -261,12 +261,12 @@ func TestNoGoroutineLeftAfterEndOfInput(t *testing.T) {
 	c := start(t)
 	a, b := c.newSession(t.TempDir()), c.newSession(t.TempDir())
 	c.call("session/prompt", promptText(a, "hello"), nil)
-	c.request("session/prompt", promptText(b, `/tool Bash {"command":"ls"}`))
+	c.Request("session/prompt", promptText(b, `/tool Bash {"command":"ls"}`))
 	c.waitMethod("session/request_permission")
-	c.request("session/prompt", promptText(a, "/tokens 100"))
-	c.w.Close()
-	assert.Equal(t, 0, c.exitCode(), "end of input after the answers")
-	log := c.drain()
+	c.Request("session/prompt", promptText(a, "/tokens 100"))
+	c.W.Close()
+	assert.Equal(t, 0, c.ExitCode(), "end of input after the answers")
+	log := c.Drain()
 	answered := map[string]string{}
 	for _, m := range log {
 		if m.isResponse() && m.Error == nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +20,9 @@ import (
 	"github.com/tether-dev/tether/internal/testenv"
 )
 
-// guard bounds every wait, so that a bug fails naming what was awaited
-// rather than hanging the suite. It never paces a test.
-const guard = 20 * time.Second
+// guard bounds every wait of a test (testenv.Guard): a bug shows up as a
+// failure naming what was awaited, not as a hung suite.
+const guard = testenv.Guard
 
 // message is any JSON-RPC message as the test client sees it.
 type message struct {
@@ -42,6 +41,16 @@ type wireError struct {
 }
 
 func (m message) isResponse() bool { return m.Method == "" }
+
+// UnmarshalJSON decodes a message and keeps its line as Tether wrote it.
+func (m *message) UnmarshalJSON(b []byte) error {
+	type plain message
+	if err := json.Unmarshal(b, (*plain)(m)); err != nil {
+		return err
+	}
+	m.raw = strings.TrimSpace(string(b))
+	return nil
+}
 
 // sessionUpdate is the params of a session/update, decoded loosely.
 type sessionUpdate struct {
@@ -66,18 +75,12 @@ func (m message) kind(t testing.TB) string {
 	return s
 }
 
-// client is a raw ACP client of an in-process Tether: it writes NDJSON
-// lines as the test says and collects every message Tether writes, in
-// order.
+// client is a raw ACP client of an in-process Tether (testenv.Client,
+// NDJSON) with what this package's tests wait for.
 type client struct {
+	*testenv.Client[message]
 	t      testing.TB
-	w      io.WriteCloser // Tether's stdin
-	msgs   chan message
-	log    []message
 	cursor map[string]int
-	done   chan int
-	nextID int
-	mu     sync.Mutex // guards w and nextID
 	out    *testenv.PausableReader
 }
 
@@ -113,17 +116,16 @@ func start(t testing.TB, opts ...option) *client {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &client{t: t, w: inW, msgs: make(chan message, 1<<16), done: make(chan int, 1), cursor: map[string]int{}}
+	out := testenv.NewPausableReader(outR)
+	c := &client{Client: testenv.NewClient[message](t, inW, bufio.NewReader(out), testenv.Line, nil), t: t, cursor: map[string]int{}, out: out}
 	go func() {
-		c.done <- handlers.Serve(context.Background(), inR, outW, cfg)
+		c.Done <- handlers.Serve(context.Background(), inR, outW, cfg)
 		outW.Close()
 	}()
-	c.out = testenv.NewPausableReader(outR)
-	go c.read(bufio.NewReader(c.out))
 	t.Cleanup(func() {
-		c.w.Close()
+		c.W.Close()
 		select {
-		case <-c.done:
+		case <-c.Done:
 		case <-time.After(guard):
 			t.Errorf("tether did not exit after its input ended")
 		}
@@ -138,103 +140,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *client) read(r *bufio.Reader) {
-	defer close(c.msgs)
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return
-		}
-		var m message
-		if err := json.Unmarshal(line, &m); err != nil {
-			c.t.Errorf("tether wrote a line that is not JSON: %q", line)
-			return
-		}
-		m.raw = strings.TrimSpace(string(line))
-		c.msgs <- m
-	}
-}
-
-func (c *client) sendRaw(line string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := io.WriteString(c.w, line+"\n")
-	require.NoError(c.t, err)
-}
-
-func (c *client) send(v any) {
-	body, err := json.Marshal(v)
-	require.NoError(c.t, err)
-	c.sendRaw(string(body))
-}
-
-// request sends a request and returns its id.
-func (c *client) request(method string, params any) int {
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.mu.Unlock()
-	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-	return id
-}
-
-func (c *client) notify(method string, params any) {
-	c.send(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
-}
-
-// reply answers a request Tether sent.
-func (c *client) reply(id json.RawMessage, result any) {
-	c.send(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
-}
-
-func (c *client) read1() {
-	c.t.Helper()
-	select {
-	case m, ok := <-c.msgs:
-		require.True(c.t, ok, "tether's output ended")
-		c.log = append(c.log, m)
-	case <-time.After(guard):
-		c.t.Fatalf("no message from tether within %v", guard)
-	}
-}
-
-// find returns the index of the first message at or after from that
-// matches, reading more until one does.
-func (c *client) find(from int, match func(message) bool) int {
-	c.t.Helper()
-	for i := from; ; i++ {
-		for i >= len(c.log) {
-			c.read1()
-		}
-		if match(c.log[i]) {
-			return i
-		}
-	}
-}
-
 // waitResponse waits for the response to id and returns every message
 // before it and it.
 func (c *client) waitResponse(id int) (before []message, resp message) {
 	c.t.Helper()
 	want := strconv.Itoa(id)
-	i := c.find(0, func(m message) bool { return m.isResponse() && string(m.ID) == want })
-	return c.log[:i], c.log[i]
+	i := c.Find(0, func(m message) bool { return m.isResponse() && string(m.ID) == want })
+	return c.Log[:i], c.Log[i]
 }
 
 // waitMethod waits for the next message with method not returned by an
 // earlier waitMethod.
 func (c *client) waitMethod(method string) message {
 	c.t.Helper()
-	i := c.find(c.cursor[method], func(m message) bool { return m.Method == method })
+	i := c.Find(c.cursor[method], func(m message) bool { return m.Method == method })
 	c.cursor[method] = i + 1
-	return c.log[i]
+	return c.Log[i]
 }
 
 // call sends a request, waits for its answer, which must be a result, and
 // decodes it into out (when not nil).
 func (c *client) call(method string, params, out any) {
 	c.t.Helper()
-	_, resp := c.waitResponse(c.request(method, params))
+	_, resp := c.waitResponse(c.Request(method, params))
 	require.Nil(c.t, resp.Error, "%s failed", method)
 	if out != nil {
 		require.NoError(c.t, json.Unmarshal(resp.Result, out))
@@ -244,7 +172,7 @@ func (c *client) call(method string, params, out any) {
 // callError sends a request and returns the error it is answered with.
 func (c *client) callError(method string, params any) *wireError {
 	c.t.Helper()
-	_, resp := c.waitResponse(c.request(method, params))
+	_, resp := c.waitResponse(c.Request(method, params))
 	require.NotNil(c.t, resp.Error, "%s: want an error, got result %s", method, resp.Result)
 	return resp.Error
 }
@@ -307,25 +235,4 @@ func kinds(t testing.TB, ms []message) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// exitCode waits for Tether to exit on its own.
-func (c *client) exitCode() int {
-	c.t.Helper()
-	select {
-	case code := <-c.done:
-		c.done <- code
-		return code
-	case <-time.After(guard):
-		c.t.Fatalf("tether did not exit within %v", guard)
-		return -1
-	}
-}
-
-// drain reads everything until Tether's output ends.
-func (c *client) drain() []message {
-	for m := range c.msgs {
-		c.log = append(c.log, m)
-	}
-	return c.log
 }

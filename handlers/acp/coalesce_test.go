@@ -84,7 +84,7 @@ func TestKeepingUpClientGetsOneChunkPerPiece(t *testing.T) {
 	c := start(t, withBackends(b.Name(), b))
 	c.call("initialize", map[string]any{"protocolVersion": 1}, nil)
 	sid := c.newSession(t.TempDir())
-	id := c.request("session/prompt", promptText(sid, "go"))
+	id := c.Request("session/prompt", promptText(sid, "go"))
 	i := 0
 	for _, run := range b.runs {
 		kind := map[bool]string{true: "agent_thought_chunk", false: "agent_message_chunk"}[run.thinking]
@@ -125,7 +125,7 @@ func TestStalledClientGetsChunksMergedExactly(t *testing.T) {
 	c.call("initialize", map[string]any{"protocolVersion": 1}, nil)
 	sid := c.newSession(t.TempDir())
 	c.pause()
-	id := c.request("session/prompt", promptText(sid, "go"))
+	id := c.Request("session/prompt", promptText(sid, "go"))
 	// Every piece is sent while the client reads nothing: unmerged, they
 	// would still fit in what Tether holds back for a stalled client
 	// (about 64 KiB), so that is not what merges them.

@@ -26,9 +26,9 @@ func withStoreAt(t *testing.T, path string) option {
 // stop ends a run of Tether: its input, then its exit.
 func (c *client) stop() {
 	c.t.Helper()
-	c.w.Close()
-	c.drain()
-	c.exitCode()
+	c.W.Close()
+	c.Drain()
+	c.ExitCode()
 }
 
 // A session lives on after Tether: a later run lists it, session/load
@@ -52,9 +52,9 @@ func TestLoadAndResumeAStoredSession(t *testing.T) {
 	assert.JSONEq(t, `{}`, string(init.AgentCapabilities.SessionCapabilities["list"]))
 
 	id := first.newSession(dir)
-	p := first.request("session/prompt", promptText(id, "hello brave world\n/think pondering\n/tool Bash {\"command\":\"ls\"}\ndone"))
+	p := first.Request("session/prompt", promptText(id, "hello brave world\n/think pondering\n/tool Bash {\"command\":\"ls\"}\ndone"))
 	req := first.waitMethod("session/request_permission")
-	first.reply(req.ID, selected("allow_once"))
+	first.Reply(req.ID, selected("allow_once"))
 	live, resp := first.waitResponse(p)
 	require.Nil(t, resp.Error)
 	first.call("session/prompt", promptText(id, "second"), nil)
@@ -84,7 +84,7 @@ func TestLoadAndResumeAStoredSession(t *testing.T) {
 	e = second.callError("session/load", map[string]any{"sessionId": "nope", "cwd": dir, "mcpServers": []any{}})
 	assert.Equal(t, int64(acp.CodeResourceNotFound), e.Code)
 
-	load := second.request("session/load", map[string]any{"sessionId": id, "cwd": dir, "mcpServers": []any{}})
+	load := second.Request("session/load", map[string]any{"sessionId": id, "cwd": dir, "mcpServers": []any{}})
 	replayed, resp := second.waitResponse(load)
 	require.Nil(t, resp.Error)
 	var loaded struct {
@@ -105,15 +105,15 @@ func TestLoadAndResumeAStoredSession(t *testing.T) {
 	assert.Equal(t, "completed", toolUpdates(t, replayed)[1]["status"])
 
 	// The loaded session goes on.
-	seen := len(second.log)
-	p = second.request("session/prompt", promptText(id, "third"))
+	seen := len(second.Log)
+	p = second.Request("session/prompt", promptText(id, "third"))
 	after, resp := second.waitResponse(p)
 	require.Nil(t, resp.Error)
 	assert.Equal(t, "third", chunks(t, updatesOf(t, after[seen:], id)))
 	second.stop()
 
 	third := start(t, withStoreAt(t, path))
-	resume := third.request("session/resume", map[string]any{"sessionId": id, "cwd": dir})
+	resume := third.Request("session/resume", map[string]any{"sessionId": id, "cwd": dir})
 	before, resp := third.waitResponse(resume)
 	require.Nil(t, resp.Error)
 	assert.Empty(t, updatesOf(t, before, id), "resume does not replay")
@@ -121,7 +121,7 @@ func TestLoadAndResumeAStoredSession(t *testing.T) {
 	third.stop()
 
 	fourth := start(t, withStoreAt(t, path))
-	load = fourth.request("session/load", map[string]any{"sessionId": id, "cwd": dir, "mcpServers": []any{}})
+	load = fourth.Request("session/load", map[string]any{"sessionId": id, "cwd": dir, "mcpServers": []any{}})
 	replayed, _ = fourth.waitResponse(load)
 	assert.Equal(t, "hello brave world\ndonesecondthirdfourth", chunks(t, updatesOf(t, replayed, id)), "every turn, from every run")
 }

@@ -54,13 +54,13 @@ func TestMCPServersABackendCannotUseAreLeftOut(t *testing.T) {
 	}
 
 	id := newSession()
-	before, resp := c.waitResponse(c.request("session/prompt", promptText(id, "hello")))
+	before, resp := c.waitResponse(c.Request("session/prompt", promptText(id, "hello")))
 	require.Nil(t, resp.Error)
 	assert.Equal(t, "hello", chunks(t, updatesOf(t, before, id)))
 
 	moved := newSession()
 	c.call("session/set_config_option", map[string]any{"sessionId": moved, "configId": "backend", "value": "mcptaker"}, nil)
-	_, resp = c.waitResponse(c.request("session/prompt", promptText(moved, "hello")))
+	_, resp = c.waitResponse(c.Request("session/prompt", promptText(moved, "hello")))
 	require.Nil(t, resp.Error, "the prompt runs once the backend has started")
 	require.Len(t, taker.servers(), 1)
 	assert.Equal(t, []backends.MCPServer{{Name: "fs", Type: "stdio", Command: "mcp-fs", Args: []string{"--root", "/"}}}, taker.servers()[0],

@@ -54,7 +54,7 @@ func TestPermissionRoundTrips(t *testing.T) {
 	ls := `/tool Bash {"command":"ls"}` + "\nafter"
 
 	// allow_once: the tool runs, and the next identical call asks again.
-	p1 := c.request("session/prompt", promptText(id, ls))
+	p1 := c.Request("session/prompt", promptText(id, ls))
 	req := c.waitMethod("session/request_permission")
 	perm := permission(t, req)
 	assert.Equal(t, id, perm.SessionID)
@@ -67,7 +67,7 @@ func TestPermissionRoundTrips(t *testing.T) {
 	assert.Equal(t, "Allow", perm.Options[0].Name)
 	assert.Equal(t, `Always allow Bash(ls:*)`, perm.Options[1].Name, "named with the rule it adds")
 	assert.Equal(t, "Reject", perm.Options[2].Name)
-	c.reply(req.ID, selected(perm.Options[0].OptionID))
+	c.Reply(req.ID, selected(perm.Options[0].OptionID))
 	before, resp := c.waitResponse(p1)
 	require.Nil(t, resp.Error)
 	updates := toolUpdates(t, updatesOf(t, before, id))
@@ -83,12 +83,12 @@ func TestPermissionRoundTrips(t *testing.T) {
 
 	// allow_always: this time, and the identical call after it is not
 	// asked.
-	p2 := c.request("session/prompt", promptText(id, ls))
+	p2 := c.Request("session/prompt", promptText(id, ls))
 	req = c.waitMethod("session/request_permission")
-	c.reply(req.ID, selected("allow_always"))
+	c.Reply(req.ID, selected("allow_always"))
 	_, resp = c.waitResponse(p2)
 	require.Nil(t, resp.Error)
-	p3 := c.request("session/prompt", promptText(id, ls))
+	p3 := c.Request("session/prompt", promptText(id, ls))
 	before, resp = c.waitResponse(p3)
 	require.Nil(t, resp.Error)
 	assert.Equal(t, 2, countMethod(before, "session/request_permission"), "two asked, the third allowed by the rule")
@@ -96,9 +96,9 @@ func TestPermissionRoundTrips(t *testing.T) {
 	assert.Equal(t, "completed", last[len(last)-1]["status"])
 
 	// reject_once: the tool fails with the denial, and the turn goes on.
-	p4 := c.request("session/prompt", promptText(id, `/tool Bash {"command":"rm -rf /"}`+"\nafter"))
+	p4 := c.Request("session/prompt", promptText(id, `/tool Bash {"command":"rm -rf /"}`+"\nafter"))
 	req = c.waitMethod("session/request_permission")
-	c.reply(req.ID, selected("reject_once"))
+	c.Reply(req.ID, selected("reject_once"))
 	before, resp = c.waitResponse(p4)
 	require.Nil(t, resp.Error)
 	assert.JSONEq(t, `{"stopReason":"end_turn","usage":{"inputTokens":6,"outputTokens":1,"totalTokens":7}}`, string(resp.Result))
@@ -127,10 +127,10 @@ func countMethod(ms []message, method string) int {
 func TestPermissionCancelledOutcomeCancelsTheTurn(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	p := c.request("session/prompt", promptText(id, "/tool Bash {}\nnever said"))
+	p := c.Request("session/prompt", promptText(id, "/tool Bash {}\nnever said"))
 	req := c.waitMethod("session/request_permission")
-	q := c.request("session/prompt", promptText(id, "queued"))
-	c.reply(req.ID, map[string]any{"outcome": map[string]any{"outcome": "cancelled"}})
+	q := c.Request("session/prompt", promptText(id, "queued"))
+	c.Reply(req.ID, map[string]any{"outcome": map[string]any{"outcome": "cancelled"}})
 	before, resp := c.waitResponse(p)
 	require.Nil(t, resp.Error)
 	var res map[string]any
@@ -153,10 +153,10 @@ func TestPermissionCancelledOutcomeCancelsTheTurn(t *testing.T) {
 func TestCancelWithAPendingPermission(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	p := c.request("session/prompt", promptText(id, "/tokens 2\n/tool Bash {}\nnever"))
+	p := c.Request("session/prompt", promptText(id, "/tokens 2\n/tool Bash {}\nnever"))
 	req := c.waitMethod("session/request_permission")
-	q := c.request("session/prompt", promptText(id, "queued"))
-	c.notify("session/cancel", map[string]any{"sessionId": id})
+	q := c.Request("session/prompt", promptText(id, "queued"))
+	c.Notify("session/cancel", map[string]any{"sessionId": id})
 
 	cancelReq := c.waitMethod("$/cancel_request")
 	assert.JSONEq(t, `{"requestId":`+string(req.ID)+`}`, string(cancelReq.Params), "the withdrawn request is cancelled by its id")
@@ -177,7 +177,7 @@ func TestCancelWithAPendingPermission(t *testing.T) {
 
 	// A late answer to the withdrawn request is dropped, and the session
 	// goes on.
-	c.reply(req.ID, selected("allow_once"))
+	c.Reply(req.ID, selected("allow_once"))
 	var res map[string]any
 	c.call("session/prompt", promptText(id, "still here"), &res)
 	assert.Equal(t, "end_turn", res["stopReason"])
@@ -194,9 +194,9 @@ func methodsOf(ms []message) []string {
 func TestCancelRequestOfAPrompt(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	p := c.request("session/prompt", promptText(id, "/tokens 1\n/sleep 60000"))
+	p := c.Request("session/prompt", promptText(id, "/tokens 1\n/sleep 60000"))
 	c.waitMethod("session/update")
-	c.notify("$/cancel_request", map[string]any{"requestId": p})
+	c.Notify("$/cancel_request", map[string]any{"requestId": p})
 	_, resp := c.waitResponse(p)
 	require.NotNil(t, resp.Error)
 	assert.Equal(t, int64(rpc.CodeRequestCancelled), resp.Error.Code)
@@ -205,13 +205,13 @@ func TestCancelRequestOfAPrompt(t *testing.T) {
 func TestTwoSessionsAtOnce(t *testing.T) {
 	c := start(t)
 	a, b := c.newSession(t.TempDir()), c.newSession(t.TempDir())
-	pa := c.request("session/prompt", promptText(a, "/tool Bash {}\nfrom a"))
+	pa := c.Request("session/prompt", promptText(a, "/tool Bash {}\nfrom a"))
 	req := c.waitMethod("session/request_permission")
 	assert.Equal(t, a, permission(t, req).SessionID)
 	var res map[string]any
 	c.call("session/prompt", promptText(b, "from b"), &res)
 	assert.Equal(t, "end_turn", res["stopReason"], "b runs while a waits for the client")
-	c.reply(req.ID, selected("allow_once"))
+	c.Reply(req.ID, selected("allow_once"))
 	before, resp := c.waitResponse(pa)
 	require.Nil(t, resp.Error)
 	assert.Equal(t, "from a", chunks(t, updatesOf(t, before, a)))
@@ -221,16 +221,16 @@ func TestTwoSessionsAtOnce(t *testing.T) {
 func TestQueuedPromptsAreAnsweredInOrder(t *testing.T) {
 	c := start(t)
 	id := c.newSession(t.TempDir())
-	p1 := c.request("session/prompt", promptText(id, "/tool Bash {}\none"))
+	p1 := c.Request("session/prompt", promptText(id, "/tool Bash {}\none"))
 	req := c.waitMethod("session/request_permission")
-	p2 := c.request("session/prompt", promptText(id, "two"))
-	p3 := c.request("session/prompt", promptText(id, "three"))
-	c.reply(req.ID, selected("allow_once"))
+	p2 := c.Request("session/prompt", promptText(id, "two"))
+	p3 := c.Request("session/prompt", promptText(id, "three"))
+	c.Reply(req.ID, selected("allow_once"))
 	_, r3 := c.waitResponse(p3)
 	require.Nil(t, r3.Error)
 	var order []string
 	text := ""
-	for _, m := range c.log {
+	for _, m := range c.Log {
 		switch {
 		case m.isResponse() && m.ID != nil && (string(m.ID) == itoa(p1) || string(m.ID) == itoa(p2) || string(m.ID) == itoa(p3)):
 			order = append(order, "reply "+string(m.ID)+" after "+text)
@@ -256,7 +256,7 @@ func TestConfigOptionsSwitchModelAndMode(t *testing.T) {
 	require.Len(t, res.ConfigOptions, 3)
 	assert.Equal(t, "large", res.ConfigOptions[1]["currentValue"], "the full options, switched")
 
-	p := c.request("session/set_config_option", map[string]any{"sessionId": id, "configId": "mode", "value": "plan"})
+	p := c.Request("session/set_config_option", map[string]any{"sessionId": id, "configId": "mode", "value": "plan"})
 	before, resp := c.waitResponse(p)
 	require.Nil(t, resp.Error)
 	require.NoError(t, json.Unmarshal(resp.Result, &res))
@@ -272,7 +272,7 @@ func TestConfigOptionsSwitchModelAndMode(t *testing.T) {
 	assert.Equal(t, "plan", turn.PermissionMode)
 
 	// The legacy session/set_mode, and the config_option_update it brings.
-	p = c.request("session/set_mode", map[string]any{"sessionId": id, "modeId": "default"})
+	p = c.Request("session/set_mode", map[string]any{"sessionId": id, "modeId": "default"})
 	before, resp = c.waitResponse(p)
 	require.Nil(t, resp.Error)
 	assert.JSONEq(t, `{}`, string(resp.Result))
@@ -330,7 +330,7 @@ func TestBackendChangesOnlyBeforeTheFirstPrompt(t *testing.T) {
 func TestEveryKindOfUpdate(t *testing.T) {
 	c := start(t, withBackends("showcase", showcase{}))
 	id := c.newSession(t.TempDir())
-	before, resp := c.waitResponse(c.request("session/prompt", promptText(id, "go")))
+	before, resp := c.waitResponse(c.Request("session/prompt", promptText(id, "go")))
 	require.Nil(t, resp.Error)
 	assert.JSONEq(t, `{"stopReason":"max_turn_requests","usage":{"inputTokens":10,"outputTokens":5,"cachedReadTokens":100,"totalTokens":115}}`, string(resp.Result))
 	var lines []string

@@ -40,7 +40,7 @@ func (offSchemaConn) Query(_ context.Context, _ backends.Turn, sink backends.Sin
 func TestValuesACPLacksAreMapped(t *testing.T) {
 	c := start(t, withBackends("offschema", offSchema{}))
 	id := c.newSession(t.TempDir())
-	before, resp := c.waitResponse(c.request("session/prompt", promptText(id, "go")))
+	before, resp := c.waitResponse(c.Request("session/prompt", promptText(id, "go")))
 	require.Nil(t, resp.Error)
 	var plan, call map[string]any
 	for _, m := range updatesOf(t, before, id) {
