@@ -84,7 +84,7 @@ func TestAcpxExecThroughTether(t *testing.T) {
 			var p acpUpdate
 			require.NoError(t, json.Unmarshal(m["params"], &p))
 			if p.Update.Kind == "agent_message_chunk" {
-				text.WriteString(p.text())
+				text.WriteString(p.Text())
 			}
 		}
 		approved = approved || string(m["result"]) == `{"outcome":{"outcome":"selected","optionId":"allow_once"}}`

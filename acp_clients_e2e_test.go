@@ -96,7 +96,7 @@ func TestACPSDKClientStreamsAPrompt(t *testing.T) {
 	for _, u := range ups[1:] {
 		assert.Equal(t, created.SessionID, u.SessionID)
 		assert.Equal(t, "agent_message_chunk", u.Update.Kind)
-		text.WriteString(u.text())
+		text.WriteString(u.Text())
 	}
 	assert.Equal(t, want, text.String(), "the chunks concatenate exactly to the text")
 }
@@ -473,7 +473,7 @@ func TestACPSDKClientEndOfInput(t *testing.T) {
 	var failed, after bool
 	for _, u := range ups {
 		failed = failed || u.Update.Kind == "tool_call_update" && u.Update.Status == "failed"
-		after = after || strings.Contains(u.text(), "after")
+		after = after || strings.Contains(u.Text(), "after")
 	}
 	assert.True(t, failed, "the tool did not run")
 	assert.True(t, after, "the turn went on to its end")

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/acpdrive"
 )
 
 // acpTools are the programs of testdeps/ and testdata/acp/ that the ACP
@@ -66,55 +67,12 @@ func (tl acpTools) needClaudeACP(t testing.TB) {
 	}
 }
 
-// acpEvent is one line drive.mjs printed (testdata/acp/README.md lists
-// them).
-type acpEvent struct {
-	Event    string          `json:"event"`
-	ID       json.RawMessage `json:"id"`
-	Method   string          `json:"method"`
-	Params   json.RawMessage `json:"params"`
-	Result   json.RawMessage `json:"result"`
-	Error    json.RawMessage `json:"error"`
-	Code     *int            `json:"code"`
-	What     string          `json:"what"`
-	Msg      string          `json:"message"`
-	Paths    []string        `json:"paths"`
-	Failures []string        `json:"failures"`
-}
-
-// acpUpdate is the part of a session/update's params the tests read.
-type acpUpdate struct {
-	SessionID string `json:"sessionId"`
-	Update    struct {
-		Kind       string          `json:"sessionUpdate"`
-		Content    json.RawMessage `json:"content"` // a block for chunks, a list for tool calls
-		ToolCallID string          `json:"toolCallId"`
-		Title      string          `json:"title"`
-		ToolKind   string          `json:"kind"`
-		Status     string          `json:"status"`
-		Locations  []struct {
-			Path string `json:"path"`
-			Line int    `json:"line,omitempty"`
-		} `json:"locations"`
-		Entries       json.RawMessage `json:"entries"`
-		Commands      json.RawMessage `json:"availableCommands"`
-		CurrentModeID string          `json:"currentModeId"`
-		Used          int             `json:"used"`
-		Size          int             `json:"size"`
-	} `json:"update"`
-}
-
-// text is the text of a chunk's text block.
-func (u acpUpdate) text() string {
-	var block struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(u.Update.Content, &block) != nil || block.Type != "text" {
-		return ""
-	}
-	return block.Text
-}
+// acpEvent is one line drive.mjs printed, acpUpdate a session/update
+// among them (internal/acpdrive).
+type (
+	acpEvent  = acpdrive.Event
+	acpUpdate = acpdrive.Update
+)
 
 // acpRun is what one drive.mjs run printed.
 type acpRun struct {
@@ -123,18 +81,7 @@ type acpRun struct {
 }
 
 // acpUpdates are the session/update notifications among evs.
-func acpUpdates(t *testing.T, evs []acpEvent) []acpUpdate {
-	t.Helper()
-	var ups []acpUpdate
-	for _, ev := range evs {
-		if ev.Event == "notification" && ev.Method == "session/update" {
-			var u acpUpdate
-			require.NoError(t, json.Unmarshal(ev.Params, &u))
-			ups = append(ups, u)
-		}
-	}
-	return ups
-}
+func acpUpdates(t *testing.T, evs []acpEvent) []acpUpdate { return acpdrive.Updates(t, evs) }
 
 // result decodes the result of the nth (from 0) response to a request of
 // method, failing when it is an error.
@@ -212,10 +159,7 @@ func of(evs []acpEvent, event, method string) []acpEvent {
 // whatever Tether started.
 func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any, args ...string) acpRun {
 	t.Helper()
-	stepsFile := filepath.Join(t.TempDir(), "steps.json")
-	b, err := json.Marshal(steps)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(stepsFile, b, 0o644))
+	stepsFile := acpdrive.WriteSteps(t, steps)
 
 	mark := newMark()
 	cmd := exec.Command(tl.node, append([]string{tl.drive, "--cwd", cwd, stepsFile, "--", tetherBinary(t), "acp"}, args...)...)
@@ -223,7 +167,7 @@ func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any,
 	cmd.Env = append(env, orphanMarkEnv+"="+mark)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	run := acpRun{}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -234,14 +178,7 @@ func driveTether(t *testing.T, tl acpTools, env []string, cwd string, steps any,
 	waitGone(t, mark, "", "after drive.mjs and tether acp exited")
 
 	out := stdout.Bytes()
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var ev acpEvent
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev), "drive.mjs printed %q", sc.Text())
-		run.evs = append(run.evs, ev)
-	}
-	require.NoError(t, sc.Err())
+	run.evs = acpdrive.Parse(t, out)
 	if run.code != 0 || t.Failed() {
 		t.Logf("drive.mjs exited %d; stderr (Tether's too):\n%s", run.code, stderr.String())
 		for _, ev := range run.evs {

@@ -44,7 +44,7 @@ func TestScriptedAgentThroughTetherACP(t *testing.T) {
 		kinds = append(kinds, u.Update.Kind)
 		switch u.Update.Kind {
 		case "agent_thought_chunk":
-			thought.WriteString(u.text())
+			thought.WriteString(u.Text())
 		case "tool_call":
 			if u.Update.ToolCallID == "call_edit" {
 				assert.Equal(t, "edit", u.Update.ToolKind)
@@ -127,7 +127,7 @@ func TestClaudeAgentACPThroughTetherACP(t *testing.T) {
 
 	var chunks int
 	for _, u := range acpUpdates(t, run.evs) {
-		if u.Update.Kind == "agent_message_chunk" && u.text() != "" {
+		if u.Update.Kind == "agent_message_chunk" && u.Text() != "" {
 			chunks++
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/backends/claude/claudetest"
+	"github.com/tether-dev/tether/internal/acpdrive"
 	"github.com/tether-dev/tether/internal/testenv"
 )
 
@@ -44,9 +45,9 @@ func TestClaudeAgentACPStreamsAPrompt(t *testing.T) {
 	}
 	require.Equal(t, 0, code, "drive.mjs failed")
 	var text strings.Builder
-	for _, u := range updates(t, evs) {
+	for _, u := range acpdrive.Updates(t, evs) {
 		if u.Update.Kind == "agent_message_chunk" {
-			text.WriteString(u.chunkText())
+			text.WriteString(u.Text())
 		}
 	}
 	assert.Equal(t, "Hello from the fake API", text.String())
@@ -106,7 +107,7 @@ func TestClaudeAgentACPPermissionRoundTrip(t *testing.T) {
 			_, err := os.Stat(target)
 			assert.Equal(t, tc.wantFile, err == nil, "allowed.txt exists: %v", err)
 			var kinds, states []string
-			for _, u := range updates(t, evs) {
+			for _, u := range acpdrive.Updates(t, evs) {
 				if u.Update.ToolCallID == "toolu_write_1" {
 					kinds = append(kinds, u.Update.ToolKind)
 					states = append(states, u.Update.Status)

@@ -6,9 +6,7 @@
 package acptest
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/acpdrive"
 	"github.com/tether-dev/tether/internal/testenv"
 )
 
@@ -47,94 +46,22 @@ func findTools(t testing.TB) tools {
 	}
 }
 
-// event is one line drive.mjs printed.
-type event struct {
-	Event  string          `json:"event"`
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-	OK     *bool           `json:"ok"`
-	Code   *int            `json:"code"`
-	What   string          `json:"what"`
-	Msg    string          `json:"message"`
-	Paths  []string        `json:"paths"`
-	T      float64         `json:"t"` // ms since drive.mjs started
-}
-
-// update is the part of a session/update the tests look at.
-type update struct {
-	SessionID string `json:"sessionId"`
-	Update    struct {
-		Kind string `json:"sessionUpdate"`
-		// Content is a content block for chunks, a list for tool calls.
-		Content    json.RawMessage `json:"content"`
-		ToolCallID string          `json:"toolCallId"`
-		Title      string          `json:"title"`
-		ToolKind   string          `json:"kind"`
-		Status     string          `json:"status"`
-	} `json:"update"`
-}
-
-// chunkText is the text of a message or thought chunk's text block.
-func (u update) chunkText() string {
-	var block struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(u.Update.Content, &block) != nil || block.Type != "text" {
-		return ""
-	}
-	return block.Text
-}
-
-func parseEvents(t testing.TB, out []byte) []event {
-	t.Helper()
-	var evs []event
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var ev event
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev), "drive.mjs printed %q", sc.Text())
-		evs = append(evs, ev)
-	}
-	require.NoError(t, sc.Err())
-	return evs
-}
-
-func updates(t testing.TB, evs []event) []update {
-	t.Helper()
-	var ups []update
-	for _, ev := range evs {
-		if ev.Event == "notification" && ev.Method == "session/update" {
-			var u update
-			require.NoError(t, json.Unmarshal(ev.Params, &u))
-			ups = append(ups, u)
-		}
-	}
-	return ups
-}
-
-// writeSteps writes drive.mjs's steps file into a temp dir.
-func writeSteps(t testing.TB, steps any) string {
-	t.Helper()
-	b, err := json.Marshal(steps)
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "steps.json")
-	require.NoError(t, os.WriteFile(path, b, 0o644))
-	return path
-}
+// event and update are drive.mjs's events and the session/updates among
+// them.
+type (
+	event  = acpdrive.Event
+	update = acpdrive.Update
+)
 
 // drive runs drive.mjs (on Node 22) with the steps against the agent
 // command, and returns its events and exit status. drive.mjs ends the
 // agent before it exits; the test's own deadline bounds the run.
 func drive(t testing.TB, tl tools, env []string, cwd string, steps any, agent ...string) ([]event, int) {
 	t.Helper()
-	args := append([]string{tl.drive, "--cwd", cwd, writeSteps(t, steps), "--"}, agent...)
+	args := append([]string{tl.drive, "--cwd", cwd, acpdrive.WriteSteps(t, steps), "--"}, agent...)
 	stdout, stderr, code := run(t, env, cwd, tl.node22, args...)
 	t.Logf("drive.mjs stderr:\n%s", stderr)
-	return parseEvents(t, stdout), code
+	return acpdrive.Parse(t, stdout), code
 }
 
 // run runs a program in its own process group with the environment plus
