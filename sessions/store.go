@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-
 	"time"
 
 	"github.com/tether-dev/tether/backends"
