@@ -37,8 +37,10 @@ type TurnRecorder struct {
 	runKind  EventKind // kind of the open run, "" when none
 	runSeq   int       // the open run's event seq
 	// runStored says the run's event was handed to the writer already, so
-	// more text extends it rather than inserts it.
+	// more text extends it rather than inserts it; runBytes is how much
+	// text that event holds (see maxEventText).
 	runStored bool
+	runBytes  int
 	run       runBuffer // the open run's text not yet handed to the writer
 	ops       []op      // what the writer has not taken yet, in order
 
@@ -154,7 +156,7 @@ func (r *TurnRecorder) appendRun(kind EventKind, s string) {
 	}
 	if r.runKind != kind {
 		r.closeRunLocked()
-		r.runKind, r.runSeq, r.runStored = kind, r.nextSeq, false
+		r.runKind, r.runSeq, r.runStored, r.runBytes = kind, r.nextSeq, false, 0
 		r.nextSeq++
 	}
 	r.run.append(s)
@@ -184,14 +186,27 @@ func (r *TurnRecorder) closeRunLocked() {
 	r.runKind = ""
 }
 
+// maxEventText bounds the text of one stored event. Extending an event
+// rewrites all of its text (SQLite rewrites the row), so a long run,
+// handed over a piece per flush, continues in a new event of its kind once
+// its event holds this much; Turns joins them back into one run.
+const maxEventText = 64 << 10
+
 // cutRunLocked queues the open run's text that the writer has not had yet;
-// the run stays open, and later text extends the same event.
+// the run stays open, and later text extends the same event (or, past
+// maxEventText, the next one).
 func (r *TurnRecorder) cutRunLocked() {
 	if r.runKind == "" || r.run.n == 0 {
 		return
 	}
-	r.ops = append(r.ops, op{seq: r.runSeq, extend: r.runStored, ev: Event{Kind: r.runKind, Text: r.run.take()}})
+	if r.runStored && r.runBytes >= maxEventText {
+		r.runSeq, r.runStored, r.runBytes = r.nextSeq, false, 0
+		r.nextSeq++
+	}
+	text := r.run.take()
+	r.ops = append(r.ops, op{seq: r.runSeq, extend: r.runStored, ev: Event{Kind: r.runKind, Text: text}})
 	r.runStored = true
+	r.runBytes += len(text)
 }
 
 // batch is what the writer takes from a recorder to commit in one

@@ -3,6 +3,7 @@ package store_test
 import (
 	"database/sql"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -136,6 +137,38 @@ func TestRecorderCommitsATurnInFlight(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cancelled", turns[0].StopReason)
 	assert.False(t, turns[0].EndedAt.IsZero())
+}
+
+// A long run handed over a piece per flush, as a long answer is, is not
+// rewritten whole at each flush: past 64 KiB its text goes on in another
+// event, and Turns gives the run back as one.
+func TestALongRunIsStoredInPartsAndReadWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), store.FileName)
+	st := openAt(t, path, store.Options{FlushInterval: time.Hour}) // only explicit flushes
+	newSession(t, st, "s", "/a")
+	r := st.BeginTurn("s", prompt("p"), "p")
+	piece := strings.Repeat("0123456789abcdef", 1<<10) // 16 KiB
+	var want strings.Builder
+	for range 20 {
+		r.Text(piece)
+		want.WriteString(piece)
+		flush(t, st)
+	}
+	r.Thinking("hmm")
+	r.Text("done")
+	r.End(store.TurnEnd{StopReason: "end_turn"})
+	flush(t, st)
+
+	turns, err := st.Turns("s")
+	require.NoError(t, err)
+	require.Len(t, turns, 1)
+	assert.Equal(t, []store.Event{
+		{Kind: store.EventText, Text: want.String()},
+		{Kind: store.EventThinking, Text: "hmm"},
+		{Kind: store.EventText, Text: "done"},
+	}, turns[0].Events)
+	assert.Equal(t, 5+2, count(t, rawDB(t, path), `SELECT count(*) FROM events`),
+		"320 KiB of text in events of at most 64 KiB (and a piece), then the thinking and the last text")
 }
 
 // Close commits what recorders hold, even of a turn that has not ended.

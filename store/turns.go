@@ -197,9 +197,17 @@ func readTurns(tx *sql.Tx, id string) ([]Turn, error) {
 		default:
 			ev.Data = rawOrNil(data)
 		}
-		if i, ok := index[turnSeq]; ok {
-			turns[i].Events = append(turns[i].Events, ev)
+		i, ok := index[turnSeq]
+		if !ok {
+			continue
 		}
+		evs := turns[i].Events
+		if n := len(evs); n > 0 && (ev.Kind == EventText || ev.Kind == EventThinking) && evs[n-1].Kind == ev.Kind {
+			// A long run is stored in several events (maxEventText).
+			evs[n-1].Text += ev.Text
+			continue
+		}
+		turns[i].Events = append(evs, ev)
 	}
 	return turns, rows.Err()
 }
