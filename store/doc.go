@@ -27,7 +27,10 @@
 // memory (consecutive text or thinking merge into one run), and the Store's
 // writer goroutine commits them in short transactions, with statements
 // prepared once: at once after a non-text event or a turn's end, and every
-// [Options.FlushInterval] for text and turns just begun.
+// [Options.FlushInterval] for text and turns just begun. A run's text
+// extends its event at each flush, up to 64 KiB an event (an extension
+// rewrites the event's text); a longer run goes on in the next event, and
+// [Store.Turns] joins the parts.
 //
 // Crash guarantee: what a process loses when it dies (killed, crashed, power
 // cut) is at most the tail of the turns in flight: what they recorded
