@@ -46,12 +46,8 @@ func findTools(t testing.TB) tools {
 	}
 }
 
-// event and update are drive.mjs's events and the session/updates among
-// them.
-type (
-	event  = acpdrive.Event
-	update = acpdrive.Update
-)
+// event is a line drive.mjs printed.
+type event = acpdrive.Event
 
 // drive runs drive.mjs (on Node 22) with the steps against the agent
 // command, and returns its events and exit status. drive.mjs ends the
